@@ -1,0 +1,236 @@
+//! How each outcome of a delivery is answered (DESIGN.md's table). Every answer is JSON, and
+//! none echoes what the client sent beyond naming a field.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::dedup::StoreError;
+use crate::dedup_key::BodyError;
+use crate::forward::ForwardError;
+use crate::verify::AuthError;
+
+/// Everything a delivery can come to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// New event, forwarded. `completion_error` is set when marking it completed failed
+    /// afterwards: the event is delivered, so the answer is still 200.
+    Forwarded {
+        completion_error: Option<StoreError>,
+    },
+    /// Forwarded before; `same_body` is false when this delivery's content differs from the
+    /// first one's (which stays the one forwarded).
+    Duplicate {
+        same_body: bool,
+    },
+    MethodNotAllowed,
+    Unauthorized(AuthError),
+    TooLarge {
+        body_bytes: usize,
+        limit_bytes: usize,
+    },
+    BadBody(BodyError),
+    /// Another invocation holds the key: Sendblue should retry after `retry_after_s`.
+    InProgress {
+        retry_after_s: u64,
+    },
+    StoreFailed(StoreError),
+    /// The bus refused the event; `release_error` is set if the claim could not be released
+    /// either (a retry then waits for the lease to end).
+    ForwardFailed {
+        error: ForwardError,
+        release_error: Option<StoreError>,
+    },
+}
+
+#[derive(Serialize)]
+struct AnswerBody<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_differs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+impl Outcome {
+    /// A short stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Forwarded { .. } => "forwarded",
+            Outcome::Duplicate { same_body: true } => "duplicate",
+            Outcome::Duplicate { same_body: false } => "duplicate_content_differs",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::Unauthorized(_) => "unauthorized",
+            Outcome::TooLarge { .. } => "too_large",
+            Outcome::BadBody(_) => "bad_body",
+            Outcome::InProgress { .. } => "in_progress",
+            Outcome::StoreFailed(_) => "store_failed",
+            Outcome::ForwardFailed { .. } => "forward_failed",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => StatusCode::OK,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Outcome::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::BadBody(_) => StatusCode::BAD_REQUEST,
+            Outcome::InProgress { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::StoreFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Outcome::ForwardFailed { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The detail worth logging beside the outcome, if any (never sent to the client).
+    pub fn log_detail(&self) -> Option<String> {
+        match self {
+            Outcome::Forwarded {
+                completion_error: Some(e),
+            } => Some(format!("forwarded, but marking it completed failed: {e}")),
+            Outcome::StoreFailed(e) => Some(e.to_string()),
+            Outcome::ForwardFailed {
+                error,
+                release_error: None,
+            } => Some(error.to_string()),
+            Outcome::ForwardFailed {
+                error,
+                release_error: Some(r),
+            } => Some(format!("{error}; releasing the claim failed too: {r}")),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> Option<String> {
+        Some(match self {
+            Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => return None,
+            Outcome::MethodNotAllowed => "only POST is accepted".to_owned(),
+            Outcome::Unauthorized(e) => e.to_string(),
+            Outcome::TooLarge {
+                body_bytes,
+                limit_bytes,
+            } => {
+                format!("body is {body_bytes} bytes; the limit is {limit_bytes}")
+            }
+            Outcome::BadBody(e) => e.to_string(),
+            Outcome::InProgress { .. } => {
+                "an earlier delivery of this event is still being processed; retry later".to_owned()
+            }
+            Outcome::StoreFailed(_) => "dedup store unavailable; retry later".to_owned(),
+            Outcome::ForwardFailed { .. } => {
+                "the event bus did not accept the event; retry later".to_owned()
+            }
+        })
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let message = self.message();
+        let body = AnswerBody {
+            status: if self.status().is_success() {
+                "OK"
+            } else {
+                "ERROR"
+            },
+            duplicate: matches!(self, Outcome::Duplicate { .. }).then_some(true),
+            content_differs: matches!(self, Outcome::Duplicate { same_body: false })
+                .then_some(true),
+            message: message.as_deref(),
+        };
+        let mut response = Response::builder()
+            .status(self.status())
+            .header(header::CONTENT_TYPE, "application/json");
+        match self {
+            Outcome::MethodNotAllowed => response = response.header(header::ALLOW, "POST"),
+            Outcome::InProgress { retry_after_s } => {
+                response = response.header(header::RETRY_AFTER, retry_after_s)
+            }
+            _ => {}
+        }
+        let json = serde_json::to_string(&body).expect("answer bodies are plain strings");
+        response
+            .body(Body::Text(json))
+            .expect("status and headers are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn answer(outcome: Outcome) -> (u16, Value, lambda_http::http::HeaderMap) {
+        let response = outcome.into_response();
+        let (parts, body) = response.into_parts();
+        assert_eq!(parts.headers[header::CONTENT_TYPE], "application/json");
+        (
+            parts.status.as_u16(),
+            serde_json::from_slice(&body).unwrap(),
+            parts.headers,
+        )
+    }
+
+    #[test]
+    fn answers_follow_the_design_table() {
+        let (status, body, _) = answer(Outcome::Forwarded {
+            completion_error: None,
+        });
+        assert_eq!((status, body), (200, json!({"status": "OK"})));
+        let (status, body, _) = answer(Outcome::Duplicate { same_body: true });
+        assert_eq!(
+            (status, body),
+            (200, json!({"status": "OK", "duplicate": true}))
+        );
+        let (_, body, _) = answer(Outcome::Duplicate { same_body: false });
+        assert_eq!(
+            body,
+            json!({"status": "OK", "duplicate": true, "content_differs": true})
+        );
+        let (status, body, headers) = answer(Outcome::MethodNotAllowed);
+        assert_eq!(
+            (status, &headers[header::ALLOW]),
+            (
+                405,
+                &"POST".parse::<lambda_http::http::HeaderValue>().unwrap()
+            )
+        );
+        assert_eq!(body["status"], "ERROR");
+        let (status, body, _) = answer(Outcome::Unauthorized(AuthError::Missing));
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (401, Some("missing sb-signing-secret header"))
+        );
+        let (status, body, _) = answer(Outcome::TooLarge {
+            body_bytes: 11,
+            limit_bytes: 10,
+        });
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (413, Some("body is 11 bytes; the limit is 10"))
+        );
+        let (status, body, _) = answer(Outcome::BadBody(BodyError::MissingField("call_id")));
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (400, Some("missing field call_id"))
+        );
+        let (status, _, headers) = answer(Outcome::InProgress { retry_after_s: 7 });
+        assert_eq!(
+            (status, headers[header::RETRY_AFTER].to_str().unwrap()),
+            (503, "7")
+        );
+        let (status, body, _) = answer(Outcome::StoreFailed(StoreError::Unavailable(
+            "boom at 10.0.0.1".into(),
+        )));
+        assert_eq!(status, 500);
+        assert!(
+            !body.to_string().contains("boom"),
+            "internal detail must not leak"
+        );
+        let (status, _, _) = answer(Outcome::ForwardFailed {
+            error: ForwardError("x".into()),
+            release_error: None,
+        });
+        assert_eq!(status, 502);
+    }
+}

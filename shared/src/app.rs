@@ -1,0 +1,72 @@
+//! The entry point every function's `main` calls: configuration, clients, runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use lambda_http::{service_fn, Error, Request};
+
+use crate::config::{Backend, Config};
+use crate::dedup::{DedupStore, DynamoDbStore, MemoryStore};
+use crate::forward::{EventBridgeSink, EventSink, JsonLinesSink};
+use crate::pipeline::Receiver;
+use crate::webhook_type::WebhookType;
+
+/// Per-call limits for the AWS SDK: a stuck call must turn into a 5xx (and Sendblue's retry)
+/// well before Sendblue's own 45 s timeout and the function's timeout.
+pub fn sdk_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// Runs the receiver of `webhook_type` on the Lambda runtime until the process ends.
+pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
+    crate::logging::init();
+    let config = Config::from_env().inspect_err(|error| {
+        tracing::error!(%error, webhook_type = webhook_type.sendblue_name(), "configuration");
+    })?;
+    match &config.backend {
+        Backend::Aws {
+            table_name,
+            bus_name,
+        } => {
+            let aws = aws_config::defaults(BehaviorVersion::latest())
+                .timeout_config(sdk_timeouts())
+                .load()
+                .await;
+            let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
+            let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), bus_name);
+            serve(Receiver::new(webhook_type, &config, store, sink)).await
+        }
+        Backend::Local => {
+            tracing::warn!(
+                webhook_type = webhook_type.sendblue_name(),
+                "local mode: in-memory dedup, events printed to stdout, nothing sent to AWS"
+            );
+            let receiver = Receiver::new(
+                webhook_type,
+                &config,
+                MemoryStore::default(),
+                JsonLinesSink::stdout(),
+            );
+            serve(receiver).await
+        }
+    }
+}
+
+async fn serve<S, E>(receiver: Receiver<S, E>) -> Result<(), Error>
+where
+    S: DedupStore + 'static,
+    E: EventSink + 'static,
+{
+    let receiver = Arc::new(receiver);
+    lambda_http::run(service_fn(move |request: Request| {
+        let receiver = Arc::clone(&receiver);
+        async move { Ok::<_, Error>(receiver.handle(request).await) }
+    }))
+    .await
+}

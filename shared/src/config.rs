@@ -1,0 +1,233 @@
+//! Everything the functions read from the environment, validated once at start-up.
+//!
+//! A deployed function fails closed: a missing table, bus or secret stops it with an error that
+//! names the variable. The in-memory local mode must be asked for by name.
+
+use crate::verify::AcceptedSecrets;
+
+pub const RECEIVER_MODE: &str = "RECEIVER_MODE";
+pub const DEDUP_TABLE_NAME: &str = "DEDUP_TABLE_NAME";
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+pub const SENDBLUE_WEBHOOK_SECRETS: &str = "SENDBLUE_WEBHOOK_SECRETS";
+pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+pub const DEDUP_TTL_SECONDS: &str = "DEDUP_TTL_SECONDS";
+pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+
+pub const DEFAULT_EVENT_SOURCE: &str = "sendblue";
+pub const DEFAULT_DEDUP_TTL_SECONDS: u64 = 24 * 60 * 60;
+
+/// The largest body accepted, and the default. An EventBridge entry may be 256 KiB in all;
+/// this leaves 16 KiB for the source, detail type and metadata (a dedup key is at most a few
+/// KiB, see `dedup_key::MAX_KEY_FIELD_BYTES`).
+pub const MAX_BODY_BYTES_CEILING: usize = 240 * 1024;
+
+/// Where events are deduplicated and forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// DynamoDB and EventBridge, through the standard AWS configuration chain.
+    Aws {
+        table_name: String,
+        bus_name: String,
+    },
+    /// In-memory dedup, forwarded events printed to stdout: for runs with no AWS account.
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    pub secrets: AcceptedSecrets,
+    pub event_source: String,
+    pub dedup_ttl_seconds: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process
+    /// environment. A variable set to only white space counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+
+        let backend = match get(RECEIVER_MODE).as_deref().map(str::trim) {
+            None | Some("aws") => Backend::Aws {
+                table_name: required(DEDUP_TABLE_NAME)?,
+                bus_name: required(EVENT_BUS_NAME)?,
+            },
+            Some("local") => Backend::Local,
+            Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
+        };
+        let secrets = AcceptedSecrets::from_list(&required(SENDBLUE_WEBHOOK_SECRETS)?)
+            .map_err(|_| ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS))?;
+
+        let event_source = get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
+        if event_source.len() > 256 || event_source.starts_with("aws.") {
+            return Err(invalid(
+                EVENT_SOURCE,
+                "EventBridge takes at most 256 characters, not starting with `aws.`",
+            ));
+        }
+
+        let dedup_ttl_seconds = match get(DEDUP_TTL_SECONDS) {
+            None => DEFAULT_DEDUP_TTL_SECONDS,
+            Some(v) => parse_in_range(DEDUP_TTL_SECONDS, &v, 1, 366 * 24 * 60 * 60)?,
+        };
+        let max_body_bytes = match get(MAX_BODY_BYTES) {
+            None => MAX_BODY_BYTES_CEILING,
+            Some(v) => {
+                parse_in_range(MAX_BODY_BYTES, &v, 1, MAX_BODY_BYTES_CEILING as u64)? as usize
+            }
+        };
+
+        Ok(Self {
+            backend,
+            secrets,
+            event_source,
+            dedup_ttl_seconds,
+            max_body_bytes,
+        })
+    }
+}
+
+fn invalid(name: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse_in_range(name: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            &format!("expected a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const AWS: [(&str, &str); 3] = [
+        (DEDUP_TABLE_NAME, "table"),
+        (EVENT_BUS_NAME, "bus"),
+        (SENDBLUE_WEBHOOK_SECRETS, "a,b"),
+    ];
+
+    #[test]
+    fn aws_is_the_default_and_takes_defaults() {
+        let config = config(&AWS).unwrap();
+        assert_eq!(
+            config.backend,
+            Backend::Aws {
+                table_name: "table".into(),
+                bus_name: "bus".into()
+            }
+        );
+        assert_eq!(config.secrets.len(), 2);
+        assert_eq!(config.event_source, "sendblue");
+        assert_eq!(config.dedup_ttl_seconds, 86_400);
+        assert_eq!(config.max_body_bytes, MAX_BODY_BYTES_CEILING);
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for missing in [DEDUP_TABLE_NAME, EVENT_BUS_NAME, SENDBLUE_WEBHOOK_SECRETS] {
+            let vars: Vec<_> = AWS.iter().copied().filter(|(k, _)| *k != missing).collect();
+            assert_eq!(config(&vars).unwrap_err(), ConfigError::Missing(missing));
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(err.contains(missing), "{err}");
+        }
+        let blank: Vec<_> = AWS
+            .iter()
+            .map(|&(k, v)| {
+                (
+                    k,
+                    if k == SENDBLUE_WEBHOOK_SECRETS {
+                        " , "
+                    } else {
+                        v
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            config(&blank).unwrap_err(),
+            ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS)
+        );
+    }
+
+    #[test]
+    fn local_mode_is_explicit_and_still_needs_secrets() {
+        let local = config(&[(RECEIVER_MODE, "local"), (SENDBLUE_WEBHOOK_SECRETS, "s")]).unwrap();
+        assert_eq!(local.backend, Backend::Local);
+        assert_eq!(
+            config(&[(RECEIVER_MODE, "local")]).unwrap_err(),
+            ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS)
+        );
+        assert_eq!(
+            config(&[(SENDBLUE_WEBHOOK_SECRETS, "s")]).unwrap_err(),
+            ConfigError::Missing(DEDUP_TABLE_NAME)
+        );
+        assert!(matches!(
+            config(&[(RECEIVER_MODE, "memory"), (SENDBLUE_WEBHOOK_SECRETS, "s")]),
+            Err(ConfigError::Invalid {
+                name: RECEIVER_MODE,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn numbers_and_source_are_validated() {
+        let with = |extra: (&'static str, &'static str)| {
+            let mut vars = AWS.to_vec();
+            vars.push(extra);
+            config(&vars)
+        };
+        assert_eq!(
+            with((DEDUP_TTL_SECONDS, "60")).unwrap().dedup_ttl_seconds,
+            60
+        );
+        assert_eq!(with((MAX_BODY_BYTES, "1024")).unwrap().max_body_bytes, 1024);
+        assert_eq!(
+            with((EVENT_SOURCE, "acme.sendblue")).unwrap().event_source,
+            "acme.sendblue"
+        );
+        for (name, value) in [
+            (DEDUP_TTL_SECONDS, "0"),
+            (DEDUP_TTL_SECONDS, "-5"),
+            (DEDUP_TTL_SECONDS, "1h"),
+            (MAX_BODY_BYTES, "300000"),
+            (EVENT_SOURCE, "aws.sendblue"),
+        ] {
+            assert!(
+                matches!(with((name, value)), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The DynamoDB store: every transition is one conditional write.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+
+use super::{Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim};
+
+/// Attribute names. `expires_at` is the table's TTL attribute (epoch seconds); the template
+/// and `scripts/` create the table with `pk` (S) as partition key.
+pub const PK: &str = "pk";
+pub const STATUS: &str = "status";
+pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
+pub const EXPIRES_AT: &str = "expires_at";
+pub const BODY_SHA256: &str = "body_sha256";
+pub const OWNER_TOKEN: &str = "owner_token";
+
+/// The claim condition; `StoredClaim::is_claimable_by` is the same rule in Rust.
+const CLAIMABLE: &str = "attribute_not_exists(pk) OR expires_at < :now_s \
+     OR (#status = :in_progress AND lease_until_ms < :now_ms)";
+const OWNED: &str = "owner_token = :owner_token";
+
+/// A lost claim race normally returns the winner's item; if it vanished before we could read
+/// it (released by its owner), the claim is simply tried again, this many times in all.
+const CLAIM_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table_name: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+
+    /// One conditional put: `Ok(None)` when it wrote the claim, else the item that stood.
+    async fn try_claim(&self, claim: &Claim<'_>) -> Result<Option<StoredClaim>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table_name)
+            .item(PK, s(claim.pk))
+            .item(STATUS, s(ClaimStatus::InProgress.as_str()))
+            .item(LEASE_UNTIL_MS, n(claim.lease_until_ms))
+            .item(EXPIRES_AT, n(claim.expires_at_s))
+            .item(BODY_SHA256, s(claim.body_sha256_hex))
+            .item(OWNER_TOKEN, s(claim.owner_token))
+            .condition_expression(CLAIMABLE)
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":now_s", n(claim.now_s()))
+            .expression_attribute_values(":now_ms", n(claim.now_ms))
+            .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(err)) => match err.into_err() {
+                PutItemError::ConditionalCheckFailedException(failed) => match failed.item {
+                    Some(item) => parse_item(&item).map(Some),
+                    None => self.get(claim.pk).await,
+                },
+                other => Err(unavailable(other)),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    /// A strongly consistent read of one item.
+    async fn get(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .key(PK, s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item.as_ref().map(parse_item).transpose()
+    }
+}
+
+impl DedupStore for DynamoDbStore {
+    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            match self.try_claim(claim).await? {
+                None => return Ok(ClaimOutcome::Claimed),
+                Some(existing) if !existing.is_claimable_by(claim) => {
+                    return Ok(existing.outcome_for(claim))
+                }
+                // Claimable now but not when the write was judged (the item was just
+                // released, or our clock is ahead): try the write again.
+                Some(_) => {}
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "claim of {} kept racing after {CLAIM_ATTEMPTS} attempts",
+            claim.pk
+        )))
+    }
+
+    async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table_name)
+            .key(PK, s(pk))
+            .condition_expression(OWNED)
+            .expression_attribute_values(":owner_token", s(owner_token))
+            .send()
+            .await
+            .map(drop)
+            .map_err(owned_write_error)
+    }
+
+    async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .key(PK, s(pk))
+            .update_expression("SET #status = :completed")
+            .condition_expression(OWNED)
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":completed", s(ClaimStatus::Completed.as_str()))
+            .expression_attribute_values(":owner_token", s(owner_token))
+            .send()
+            .await
+            .map(drop)
+            .map_err(owned_write_error)
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Release and complete fail their condition only when the claim is no longer ours.
+fn owned_write_error<E>(err: E) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    if err.code() == Some("ConditionalCheckFailedException") {
+        StoreError::NotOwner
+    } else {
+        unavailable(err)
+    }
+}
+
+fn unavailable(err: impl std::error::Error) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+/// Reads an item back into a `StoredClaim`.
+pub fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<StoredClaim, StoreError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
+    };
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse::<u64>()
+            .map_err(|_| StoreError::Malformed(format!("{name} is not a u64"))),
+        _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
+    };
+    let status = text(STATUS)?;
+    Ok(StoredClaim {
+        status: ClaimStatus::parse(&status)
+            .ok_or_else(|| StoreError::Malformed(format!("unknown status {status}")))?,
+        lease_until_ms: number(LEASE_UNTIL_MS)?,
+        expires_at_s: number(EXPIRES_AT)?,
+        body_sha256_hex: text(BODY_SHA256)?,
+        owner_token: text(OWNER_TOKEN)?,
+    })
+}

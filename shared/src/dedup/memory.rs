@@ -1,0 +1,98 @@
+//! The in-memory store, for local runs and unit tests. It keeps the DynamoDB store's contract
+//! within one process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<HashMap<String, StoredClaim>>,
+}
+
+impl MemoryStore {
+    /// The stored item, as a DynamoDB `GetItem` would show it.
+    pub fn get(&self, pk: &str) -> Option<StoredClaim> {
+        self.items().get(pk).cloned()
+    }
+
+    /// Writes an item as is, for tests that need a state no claim would produce (an expired
+    /// item that TTL has not yet deleted, say).
+    pub fn put(&self, pk: &str, item: StoredClaim) {
+        self.items().insert(pk.to_owned(), item);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items().is_empty()
+    }
+
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredClaim>> {
+        // A panic while holding the lock cannot leave a half-written item: every update is a
+        // single insert or remove.
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_owned_item(
+        &self,
+        pk: &str,
+        owner_token: &str,
+        update: impl FnOnce(&mut HashMap<String, StoredClaim>),
+    ) -> Result<(), StoreError> {
+        let mut items = self.items();
+        match items.get(pk) {
+            Some(item) if item.owner_token == owner_token => {
+                update(&mut items);
+                Ok(())
+            }
+            _ => Err(StoreError::NotOwner),
+        }
+    }
+}
+
+impl DedupStore for MemoryStore {
+    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
+        let mut items = self.items();
+        if let Some(existing) = items.get(claim.pk) {
+            if !existing.is_claimable_by(claim) {
+                return Ok(existing.outcome_for(claim));
+            }
+        }
+        // Expired items are only ever replaced, like DynamoDB before its TTL sweep; a long local
+        // run sheds them whenever the map doubles.
+        if items.len() >= 1024 && items.len().is_power_of_two() {
+            items.retain(|_, item| item.expires_at_s >= claim.now_s());
+        }
+        items.insert(
+            claim.pk.to_owned(),
+            StoredClaim {
+                status: ClaimStatus::InProgress,
+                lease_until_ms: claim.lease_until_ms,
+                expires_at_s: claim.expires_at_s,
+                body_sha256_hex: claim.body_sha256_hex.to_owned(),
+                owner_token: claim.owner_token.to_owned(),
+            },
+        );
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
+        self.with_owned_item(pk, owner_token, |items| {
+            items.remove(pk);
+        })
+    }
+
+    async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
+        self.with_owned_item(pk, owner_token, |items| {
+            if let Some(item) = items.get_mut(pk) {
+                item.status = ClaimStatus::Completed;
+            }
+        })
+    }
+}

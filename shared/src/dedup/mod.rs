@@ -1,0 +1,146 @@
+//! Deduplication: one item per event key, claimed before forwarding and completed after.
+//!
+//! The state machine (DESIGN.md, after Powertools' idempotency utility):
+//! - **claim** succeeds when no item exists, when the item's window has passed (`expires_at_s`,
+//!   judged from the stored number because DynamoDB's TTL deletes days late), or when it is
+//!   `IN_PROGRESS` with a lease that has ended (its holder crashed or timed out);
+//! - otherwise the existing item decides: `COMPLETED` is a duplicate, `IN_PROGRESS` within its
+//!   lease is "come back later";
+//! - **release** deletes our claim when forwarding failed, so Sendblue's retry starts afresh;
+//! - **complete** marks our claim done after a successful forward.
+//!
+//! Release and complete are conditional on the claim's owner token, so a holder whose lease ran
+//! out can never delete or complete a claim that another invocation has since taken.
+
+mod dynamodb;
+mod memory;
+
+use std::future::Future;
+
+pub use dynamodb::DynamoDbStore;
+pub use memory::MemoryStore;
+
+/// What a claim stores, with the times it is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The item's partition key, `<webhook_type>#<dedup key>`.
+    pub pk: &'a str,
+    /// Unique to one invocation: only its owner may release or complete a claim.
+    pub owner_token: &'a str,
+    /// Lets a later delivery with the same key tell whether its content differs.
+    pub body_sha256_hex: &'a str,
+    pub now_ms: u64,
+    /// Until then, a concurrent delivery of the same key is told to retry later.
+    pub lease_until_ms: u64,
+    /// End of the dedup window; also the table's TTL attribute.
+    pub expires_at_s: u64,
+}
+
+impl Claim<'_> {
+    pub fn now_s(&self) -> u64 {
+        self.now_ms / 1000
+    }
+}
+
+/// The state of an item as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClaim {
+    pub status: ClaimStatus,
+    pub lease_until_ms: u64,
+    pub expires_at_s: u64,
+    pub body_sha256_hex: String,
+    pub owner_token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStatus {
+    InProgress,
+    Completed,
+}
+
+impl ClaimStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClaimStatus::InProgress => "IN_PROGRESS",
+            ClaimStatus::Completed => "COMPLETED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "IN_PROGRESS" => Some(ClaimStatus::InProgress),
+            "COMPLETED" => Some(ClaimStatus::Completed),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The key is ours: forward, then complete or release.
+    Claimed,
+    /// The event was forwarded before.
+    Completed { same_body: bool },
+    /// Another invocation holds the key until `lease_until_ms`.
+    InProgress {
+        lease_until_ms: u64,
+        same_body: bool,
+    },
+}
+
+impl StoredClaim {
+    /// Whether `claim` may take this item over; the DynamoDB condition expression says the same.
+    pub fn is_claimable_by(&self, claim: &Claim<'_>) -> bool {
+        self.expires_at_s < claim.now_s()
+            || (self.status == ClaimStatus::InProgress && self.lease_until_ms < claim.now_ms)
+    }
+
+    /// What a claim that lost to this item is told.
+    pub fn outcome_for(&self, claim: &Claim<'_>) -> ClaimOutcome {
+        let same_body = self.body_sha256_hex == claim.body_sha256_hex;
+        match self.status {
+            ClaimStatus::Completed => ClaimOutcome::Completed { same_body },
+            ClaimStatus::InProgress => ClaimOutcome::InProgress {
+                lease_until_ms: self.lease_until_ms,
+                same_body,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the call; the message is for logs only.
+    #[error("dedup store unavailable: {0}")]
+    Unavailable(String),
+    /// Our claim was taken over (our lease ended) or is gone.
+    #[error("the claim is no longer ours")]
+    NotOwner,
+    /// An item that this code did not write, or that was altered by hand.
+    #[error("malformed dedup item: {0}")]
+    Malformed(String),
+}
+
+/// Where claims live. Implemented for DynamoDB and in memory; both pass the same contract
+/// tests (`tests/store_contract.rs`).
+pub trait DedupStore: Send + Sync {
+    fn claim(
+        &self,
+        claim: &Claim<'_>,
+    ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
+
+    /// Deletes the claim if `owner_token` still holds it.
+    fn release(
+        &self,
+        pk: &str,
+        owner_token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the claim `COMPLETED` if `owner_token` still holds it.
+    fn complete(
+        &self,
+        pk: &str,
+        owner_token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,94 @@
+//! JSON logs: one line per request, never a secret or a message's content.
+//!
+//! The line carries ids, the type, the dedup key (message handles, call ids and phone numbers,
+//! no content), the outcome and the duration. Bodies and headers are never logged; the AWS
+//! SDK's own (debug-level) request logging stays off unless `RUST_LOG` asks for it.
+
+use std::io;
+use std::time::Duration;
+
+use lambda_http::{Request, RequestExt};
+use tracing::{error, info, warn};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+use crate::answer::Outcome;
+use crate::pipeline::{api_request_id, Processed};
+use crate::webhook_type::WebhookType;
+
+/// Used when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Installs the JSON subscriber for the process, writing to stderr (stdout carries forwarded
+/// events in local mode).
+pub fn init() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Another subscriber already installed (a test harness) is fine: keep it.
+    let _ = tracing::subscriber::set_global_default(subscriber(io::stderr, filter));
+}
+
+/// The subscriber `init` installs, writing to any writer so tests can read what is logged.
+pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .finish()
+}
+
+/// The one line logged per request; failures at WARN (the client's fault) or ERROR (ours).
+pub fn request_line(
+    webhook_type: WebhookType,
+    request: &Request,
+    processed: &Processed,
+    elapsed: Duration,
+) {
+    let outcome = &processed.outcome;
+    let request_id = api_request_id(request);
+    let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
+    let dedup_key = processed.dedup_key.as_ref().map(|k| k.as_str());
+    let status = outcome.status().as_u16();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let detail = outcome.log_detail();
+    let reason = match outcome {
+        Outcome::Unauthorized(e) => Some(e.to_string()),
+        Outcome::BadBody(e) => Some(e.to_string()),
+        _ => None,
+    };
+    macro_rules! line {
+        ($level:ident) => {
+            $level!(
+                request_id,
+                lambda_request_id,
+                webhook_type = webhook_type.sendblue_name(),
+                dedup_key,
+                outcome = outcome.name(),
+                status,
+                duration_ms,
+                reason,
+                detail,
+                "request"
+            )
+        };
+    }
+    match outcome {
+        Outcome::Forwarded {
+            completion_error: Some(_),
+        } => line!(warn),
+        Outcome::StoreFailed(_) | Outcome::ForwardFailed { .. } => line!(error),
+        Outcome::Duplicate { same_body: false } | Outcome::InProgress { .. } => line!(warn),
+        Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => line!(info),
+        Outcome::MethodNotAllowed
+        | Outcome::Unauthorized(_)
+        | Outcome::TooLarge { .. }
+        | Outcome::BadBody(_) => line!(warn),
+    }
+}

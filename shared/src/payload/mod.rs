@@ -1,0 +1,118 @@
+//! Typed, lenient views of Sendblue's webhook bodies, for consumers of the forwarded events.
+//!
+//! Sendblue's payloads drift (SENDBLUE.md): fields turn `null`, `error_code` arrives as a number
+//! or a string, `status` grows new values. So every field is optional, open sets keep unknown
+//! values, and every type keeps the fields it does not know in `extra`. The receiver itself
+//! never depends on these types: it forwards the body as received.
+
+mod call_log;
+mod contact;
+mod detail;
+mod line;
+mod message;
+mod typing;
+
+use serde::{Deserialize, Serialize};
+
+pub use call_log::CallLog;
+pub use contact::ContactCreated;
+pub use detail::{ForwardedDetail, ForwardedMetadata};
+pub use line::LineEvent;
+pub use message::{MessageRecord, MessageStatus, MessageType};
+pub use typing::TypingIndicator;
+
+use crate::webhook_type::WebhookType;
+
+/// Any one webhook body, by type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Receive(MessageRecord),
+    Outbound(MessageRecord),
+    TypingIndicator(TypingIndicator),
+    CallLog(CallLog),
+    LineBlocked(LineEvent),
+    LineAssigned(LineEvent),
+    ContactCreated(ContactCreated),
+}
+
+impl Payload {
+    /// Reads a body of the given type (the type comes from the URL or the `DetailType`).
+    pub fn parse(webhook_type: WebhookType, body: &str) -> serde_json::Result<Self> {
+        Ok(match webhook_type {
+            WebhookType::Receive => Payload::Receive(serde_json::from_str(body)?),
+            WebhookType::Outbound => Payload::Outbound(serde_json::from_str(body)?),
+            WebhookType::TypingIndicator => Payload::TypingIndicator(serde_json::from_str(body)?),
+            WebhookType::CallLog => Payload::CallLog(serde_json::from_str(body)?),
+            WebhookType::LineBlocked => Payload::LineBlocked(serde_json::from_str(body)?),
+            WebhookType::LineAssigned => Payload::LineAssigned(serde_json::from_str(body)?),
+            WebhookType::ContactCreated => Payload::ContactCreated(serde_json::from_str(body)?),
+        })
+    }
+}
+
+/// A value Sendblue sends as a number or as a string (`error_code`: `5509` or `"5509"` or
+/// `"SMS_LIMIT_REACHED"`; typing timestamps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+/// Declares an open string enum: known values as variants, anything else kept in `Other`.
+macro_rules! open_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)*
+            /// A value this version does not know, kept as sent.
+            Other(String),
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                match text.as_str() {
+                    $($text => $name::$variant,)*
+                    _ => $name::Other(text),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                match value {
+                    $($name::$variant => $text.to_owned(),)*
+                    $name::Other(text) => text,
+                }
+            }
+        }
+    };
+}
+pub(crate) use open_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    open_enum!(Colour { Red = "RED" });
+
+    #[test]
+    fn open_enums_keep_unknown_values() {
+        let known: Colour = serde_json::from_value(json!("RED")).unwrap();
+        let unknown: Colour = serde_json::from_value(json!("TEAL")).unwrap();
+        assert_eq!(known, Colour::Red);
+        assert_eq!(unknown, Colour::Other("TEAL".into()));
+        assert_eq!(serde_json::to_value(unknown).unwrap(), json!("TEAL"));
+    }
+
+    #[test]
+    fn number_or_text_takes_both() {
+        let n: NumberOrText = serde_json::from_value(json!(5509)).unwrap();
+        let t: NumberOrText = serde_json::from_value(json!("SMS_LIMIT_REACHED")).unwrap();
+        assert_eq!(n, NumberOrText::Number(5509.into()));
+        assert_eq!(t, NumberOrText::Text("SMS_LIMIT_REACHED".into()));
+    }
+}

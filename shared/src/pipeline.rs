@@ -1,0 +1,199 @@
+//! The one request pipeline every function runs: method, secret, size, body, key, claim,
+//! forward, complete. Each step's failure is an `Outcome`, answered as DESIGN.md's table says.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::http::Method;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use sha2::{Digest, Sha256};
+
+use crate::answer::Outcome;
+use crate::config::Config;
+use crate::dedup::{Claim, ClaimOutcome, DedupStore};
+use crate::dedup_key::{self, BodyError, DedupKey};
+use crate::envelope::{self, Metadata};
+use crate::forward::{EventSink, OutgoingEvent};
+use crate::verify::AcceptedSecrets;
+use crate::webhook_type::WebhookType;
+
+/// The lease when a request carries no Lambda deadline (a test building requests by hand).
+pub const FALLBACK_LEASE_MS: u64 = 30_000;
+
+/// One webhook type's receiver, built once per process and shared by every invocation.
+#[derive(Debug)]
+pub struct Receiver<S, E> {
+    webhook_type: WebhookType,
+    secrets: AcceptedSecrets,
+    event_source: String,
+    dedup_ttl_seconds: u64,
+    max_body_bytes: usize,
+    store: S,
+    sink: E,
+}
+
+/// What one delivery came to, with what the log line needs.
+#[derive(Debug)]
+pub struct Processed {
+    pub outcome: Outcome,
+    pub dedup_key: Option<DedupKey>,
+}
+
+impl<S: DedupStore, E: EventSink> Receiver<S, E> {
+    pub fn new(webhook_type: WebhookType, config: &Config, store: S, sink: E) -> Self {
+        Self {
+            webhook_type,
+            secrets: config.secrets.clone(),
+            event_source: config.event_source.clone(),
+            dedup_ttl_seconds: config.dedup_ttl_seconds,
+            max_body_bytes: config.max_body_bytes,
+            store,
+            sink,
+        }
+    }
+
+    pub fn webhook_type(&self) -> WebhookType {
+        self.webhook_type
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn sink(&self) -> &E {
+        &self.sink
+    }
+
+    /// Handles one delivery and logs one line about it.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let processed = self.process(&request).await;
+        crate::logging::request_line(self.webhook_type, &request, &processed, started.elapsed());
+        processed.outcome.into_response()
+    }
+
+    /// The pipeline without the log line and the HTTP answer.
+    pub async fn process(&self, request: &Request) -> Processed {
+        let mut dedup_key = None;
+        let outcome = match self.accept(request) {
+            Err(outcome) => outcome,
+            Ok(body) => match self.derive_key(body) {
+                Err(error) => Outcome::BadBody(error),
+                Ok((key, body_sha256_hex)) => {
+                    let outcome = self.deliver(request, body, &key, &body_sha256_hex).await;
+                    dedup_key = Some(key);
+                    outcome
+                }
+            },
+        };
+        Processed { outcome, dedup_key }
+    }
+
+    /// The checks that need no parsing, in DESIGN.md's order: method, secret (before reading
+    /// anything of the body), size. Yields the body as text.
+    fn accept<'r>(&self, request: &'r Request) -> Result<&'r str, Outcome> {
+        if request.method() != Method::POST {
+            return Err(Outcome::MethodNotAllowed);
+        }
+        self.secrets
+            .verify(request.headers())
+            .map_err(Outcome::Unauthorized)?;
+        // lambda_http has already decoded a base64 body, so this is the decoded size.
+        let body: &[u8] = request.body();
+        if body.len() > self.max_body_bytes {
+            return Err(Outcome::TooLarge {
+                body_bytes: body.len(),
+                limit_bytes: self.max_body_bytes,
+            });
+        }
+        std::str::from_utf8(body).map_err(|_| Outcome::BadBody(BodyError::NotUtf8))
+    }
+
+    fn derive_key(&self, body: &str) -> Result<(DedupKey, String), BodyError> {
+        let body_sha256_hex = hex::encode(Sha256::digest(body.as_bytes()));
+        let key = dedup_key::derive(self.webhook_type, body, &body_sha256_hex)?;
+        Ok((key, body_sha256_hex))
+    }
+
+    /// Claim, forward, complete: the dedup state machine of `dedup`.
+    async fn deliver(
+        &self,
+        request: &Request,
+        body: &str,
+        key: &DedupKey,
+        body_sha256_hex: &str,
+    ) -> Outcome {
+        let now_ms = epoch_ms(SystemTime::now());
+        let pk = format!("{}#{}", self.webhook_type.sendblue_name(), key);
+        let owner_token = uuid::Uuid::new_v4().simple().to_string();
+        let claim = Claim {
+            pk: &pk,
+            owner_token: &owner_token,
+            body_sha256_hex,
+            now_ms,
+            lease_until_ms: lease_until_ms(request, now_ms),
+            expires_at_s: now_ms / 1000 + self.dedup_ttl_seconds,
+        };
+        match self.store.claim(&claim).await {
+            Err(error) => return Outcome::StoreFailed(error),
+            Ok(ClaimOutcome::Completed { same_body }) => return Outcome::Duplicate { same_body },
+            Ok(ClaimOutcome::InProgress { lease_until_ms, .. }) => {
+                return Outcome::InProgress {
+                    retry_after_s: lease_until_ms.saturating_sub(now_ms).div_ceil(1000).max(1),
+                }
+            }
+            Ok(ClaimOutcome::Claimed) => {}
+        }
+
+        let received_at = humantime::format_rfc3339_millis(ms_to_time(now_ms)).to_string();
+        let metadata = Metadata {
+            webhook_type: self.webhook_type.sendblue_name(),
+            dedup_key: key.as_str(),
+            received_at: &received_at,
+            request_id: &api_request_id(request).unwrap_or_default(),
+        };
+        let detail = envelope::detail(&metadata, body);
+        let event = OutgoingEvent {
+            source: &self.event_source,
+            detail_type: self.webhook_type.sendblue_name(),
+            detail: &detail,
+        };
+        if let Err(error) = self.sink.forward(&event).await {
+            let release_error = self.store.release(&pk, &owner_token).await.err();
+            return Outcome::ForwardFailed {
+                error,
+                release_error,
+            };
+        }
+        let completion_error = self.store.complete(&pk, &owner_token).await.err();
+        Outcome::Forwarded { completion_error }
+    }
+}
+
+/// The claim's lease ends with the invocation: if this process dies mid-way, a retry after the
+/// Lambda deadline may take the key over.
+fn lease_until_ms(request: &Request, now_ms: u64) -> u64 {
+    request
+        .lambda_context_ref()
+        .map(|context| context.deadline)
+        .filter(|&deadline_ms| deadline_ms > now_ms)
+        .unwrap_or(now_ms + FALLBACK_LEASE_MS)
+}
+
+/// API Gateway's id for the request (Function URLs have one too).
+pub fn api_request_id(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.request_id.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn epoch_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn ms_to_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}

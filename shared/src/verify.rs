@@ -1,0 +1,165 @@
+//! Sendblue's shared-secret check.
+//!
+//! Sendblue sends the configured secret verbatim in `sb-signing-secret` (no HMAC, no timestamp),
+//! so the only defence is comparing it with every accepted secret without leaking, through
+//! timing, how much of it matched. Both sides are hashed first: SHA-256 digests have one length,
+//! so neither the length of a secret nor the position of the first differing byte shows.
+
+use std::fmt;
+
+use lambda_http::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+/// The header Sendblue puts the secret in. `HeaderMap` lookups ignore case.
+pub const SECRET_HEADER: &str = "sb-signing-secret";
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing sb-signing-secret header")]
+    Missing,
+    #[error("invalid sb-signing-secret")]
+    Invalid,
+}
+
+/// The configuration named no secret at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no secret in the list")]
+pub struct NoSecrets;
+
+/// Every secret currently accepted (more than one while a secret is being rotated).
+/// Only digests are kept, and `Debug` prints none of them.
+#[derive(Clone)]
+pub struct AcceptedSecrets {
+    digests: Vec<[u8; 32]>,
+}
+
+impl AcceptedSecrets {
+    /// Parses a comma-separated list: entries are trimmed, empty entries ignored.
+    pub fn from_list(list: &str) -> Result<Self, NoSecrets> {
+        let digests: Vec<_> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| digest(s.as_bytes()))
+            .collect();
+        if digests.is_empty() {
+            return Err(NoSecrets);
+        }
+        Ok(Self { digests })
+    }
+
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// Compares `presented` with every accepted secret, always all of them, in constant time.
+    pub fn accepts(&self, presented: &[u8]) -> bool {
+        let presented = digest(presented);
+        let matched = self
+            .digests
+            .iter()
+            .fold(Choice::from(0), |matched, accepted| {
+                matched | accepted.ct_eq(&presented)
+            });
+        matched.into()
+    }
+
+    /// Checks the request's `sb-signing-secret` header.
+    pub fn verify(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let presented = headers.get(SECRET_HEADER).ok_or(AuthError::Missing)?;
+        if self.accepts(presented.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid)
+        }
+    }
+}
+
+impl fmt::Debug for AcceptedSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AcceptedSecrets({} redacted)", self.digests.len())
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+
+    fn headers(name: &'static str, value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn list_is_trimmed_and_empty_entries_dropped() {
+        let secrets = AcceptedSecrets::from_list(" old , ,new,").unwrap();
+        assert_eq!(secrets.len(), 2);
+        assert!(secrets.accepts(b"old"));
+        assert!(secrets.accepts(b"new"));
+        assert!(!secrets.accepts(b" old "));
+        assert_eq!(AcceptedSecrets::from_list(" , ,").unwrap_err(), NoSecrets);
+        assert_eq!(AcceptedSecrets::from_list("").unwrap_err(), NoSecrets);
+    }
+
+    #[test]
+    fn header_name_is_case_insensitive() {
+        let secrets = AcceptedSecrets::from_list("s3cret").unwrap();
+        for name in [
+            "sb-signing-secret",
+            "SB-Signing-Secret",
+            "SB-SIGNING-SECRET",
+        ] {
+            assert_eq!(secrets.verify(&headers(name, b"s3cret")), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn wrong_empty_long_and_near_miss_secrets_are_refused() {
+        let secrets = AcceptedSecrets::from_list("s3cret,other").unwrap();
+        assert_eq!(secrets.verify(&HeaderMap::new()), Err(AuthError::Missing));
+        assert_eq!(
+            secrets.verify(&headers("x-sendblue-secret", b"s3cret")),
+            Err(AuthError::Missing)
+        );
+        let long = "s3cret".repeat(10_000);
+        for near_miss in [
+            "",
+            "s3cre",
+            "s3crett",
+            "S3cret",
+            "s3cret ",
+            " s3cret",
+            "s3cret,other",
+            &long,
+        ] {
+            assert_eq!(
+                secrets.verify(&headers("sb-signing-secret", near_miss.as_bytes())),
+                Err(AuthError::Invalid),
+                "{near_miss:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let secrets = AcceptedSecrets::from_list("s3cret").unwrap();
+        let shown = format!("{secrets:?}");
+        assert!(!shown.contains("s3cret"));
+        assert!(!shown.contains(&hex::encode(digest(b"s3cret"))));
+    }
+}
