@@ -87,18 +87,14 @@ impl Outcome {
     /// The detail worth logging beside the outcome, if any (never sent to the client).
     pub fn log_detail(&self) -> Option<String> {
         match self {
-            Outcome::Forwarded {
-                completion_error: Some(e),
-            } => Some(format!("forwarded, but marking it completed failed: {e}")),
+            Outcome::Forwarded { completion_error: Some(e) } => {
+                Some(format!("forwarded, but marking it completed failed: {e}"))
+            }
             Outcome::StoreFailed(e) => Some(e.to_string()),
-            Outcome::ForwardFailed {
-                error,
-                release_error: None,
-            } => Some(error.to_string()),
-            Outcome::ForwardFailed {
-                error,
-                release_error: Some(r),
-            } => Some(format!("{error}; releasing the claim failed too: {r}")),
+            Outcome::ForwardFailed { error, release_error: None } => Some(error.to_string()),
+            Outcome::ForwardFailed { error, release_error: Some(r) } => {
+                Some(format!("{error}; releasing the claim failed too: {r}"))
+            }
             _ => None,
         }
     }
@@ -108,10 +104,7 @@ impl Outcome {
             Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => return None,
             Outcome::MethodNotAllowed => "only POST is accepted".to_owned(),
             Outcome::Unauthorized(e) => e.to_string(),
-            Outcome::TooLarge {
-                body_bytes,
-                limit_bytes,
-            } => {
+            Outcome::TooLarge { body_bytes, limit_bytes } => {
                 format!("body is {body_bytes} bytes; the limit is {limit_bytes}")
             }
             Outcome::BadBody(e) => e.to_string(),
@@ -128,11 +121,7 @@ impl Outcome {
     pub fn into_response(self) -> Response<Body> {
         let message = self.message();
         let body = AnswerBody {
-            status: if self.status().is_success() {
-                "OK"
-            } else {
-                "ERROR"
-            },
+            status: if self.status().is_success() { "OK" } else { "ERROR" },
             duplicate: matches!(self, Outcome::Duplicate { .. }).then_some(true),
             content_differs: matches!(self, Outcome::Duplicate { same_body: false })
                 .then_some(true),
@@ -149,9 +138,7 @@ impl Outcome {
             _ => {}
         }
         let json = serde_json::to_string(&body).expect("answer bodies are plain strings");
-        response
-            .body(Body::Text(json))
-            .expect("status and headers are valid")
+        response.body(Body::Text(json)).expect("status and headers are valid")
     }
 }
 
@@ -164,36 +151,21 @@ mod tests {
         let response = outcome.into_response();
         let (parts, body) = response.into_parts();
         assert_eq!(parts.headers[header::CONTENT_TYPE], "application/json");
-        (
-            parts.status.as_u16(),
-            serde_json::from_slice(&body).unwrap(),
-            parts.headers,
-        )
+        (parts.status.as_u16(), serde_json::from_slice(&body).unwrap(), parts.headers)
     }
 
     #[test]
     fn answers_follow_the_design_table() {
-        let (status, body, _) = answer(Outcome::Forwarded {
-            completion_error: None,
-        });
+        let (status, body, _) = answer(Outcome::Forwarded { completion_error: None });
         assert_eq!((status, body), (200, json!({"status": "OK"})));
         let (status, body, _) = answer(Outcome::Duplicate { same_body: true });
-        assert_eq!(
-            (status, body),
-            (200, json!({"status": "OK", "duplicate": true}))
-        );
+        assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})));
         let (_, body, _) = answer(Outcome::Duplicate { same_body: false });
-        assert_eq!(
-            body,
-            json!({"status": "OK", "duplicate": true, "content_differs": true})
-        );
+        assert_eq!(body, json!({"status": "OK", "duplicate": true, "content_differs": true}));
         let (status, body, headers) = answer(Outcome::MethodNotAllowed);
         assert_eq!(
             (status, &headers[header::ALLOW]),
-            (
-                405,
-                &"POST".parse::<lambda_http::http::HeaderValue>().unwrap()
-            )
+            (405, &"POST".parse::<lambda_http::http::HeaderValue>().unwrap())
         );
         assert_eq!(body["status"], "ERROR");
         let (status, body, _) = answer(Outcome::Unauthorized(AuthError::Missing));
@@ -201,36 +173,21 @@ mod tests {
             (status, body["message"].as_str()),
             (401, Some("missing sb-signing-secret header"))
         );
-        let (status, body, _) = answer(Outcome::TooLarge {
-            body_bytes: 11,
-            limit_bytes: 10,
-        });
+        let (status, body, _) = answer(Outcome::TooLarge { body_bytes: 11, limit_bytes: 10 });
         assert_eq!(
             (status, body["message"].as_str()),
             (413, Some("body is 11 bytes; the limit is 10"))
         );
         let (status, body, _) = answer(Outcome::BadBody(BodyError::MissingField("call_id")));
-        assert_eq!(
-            (status, body["message"].as_str()),
-            (400, Some("missing field call_id"))
-        );
+        assert_eq!((status, body["message"].as_str()), (400, Some("missing field call_id")));
         let (status, _, headers) = answer(Outcome::InProgress { retry_after_s: 7 });
-        assert_eq!(
-            (status, headers[header::RETRY_AFTER].to_str().unwrap()),
-            (503, "7")
-        );
-        let (status, body, _) = answer(Outcome::StoreFailed(StoreError::Unavailable(
-            "boom at 10.0.0.1".into(),
-        )));
+        assert_eq!((status, headers[header::RETRY_AFTER].to_str().unwrap()), (503, "7"));
+        let (status, body, _) =
+            answer(Outcome::StoreFailed(StoreError::Unavailable("boom at 10.0.0.1".into())));
         assert_eq!(status, 500);
-        assert!(
-            !body.to_string().contains("boom"),
-            "internal detail must not leak"
-        );
-        let (status, _, _) = answer(Outcome::ForwardFailed {
-            error: ForwardError("x".into()),
-            release_error: None,
-        });
+        assert!(!body.to_string().contains("boom"), "internal detail must not leak");
+        let (status, _, _) =
+            answer(Outcome::ForwardFailed { error: ForwardError("x".into()), release_error: None });
         assert_eq!(status, 502);
     }
 }

@@ -30,10 +30,7 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
         tracing::error!(%error, webhook_type = webhook_type.sendblue_name(), "configuration");
     })?;
     match &config.backend {
-        Backend::Aws {
-            table_name,
-            bus_name,
-        } => {
+        Backend::Aws { table_name, bus_name } => {
             let aws = aws_config::defaults(BehaviorVersion::latest())
                 .timeout_config(sdk_timeouts())
                 .load()

@@ -25,10 +25,7 @@ pub const MAX_BODY_BYTES_CEILING: usize = 240 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// DynamoDB and EventBridge, through the standard AWS configuration chain.
-    Aws {
-        table_name: String,
-        bus_name: String,
-    },
+    Aws { table_name: String, bus_name: String },
     /// In-memory dedup, forwarded events printed to stdout: for runs with no AWS account.
     Local,
 }
@@ -91,30 +88,18 @@ impl Config {
             }
         };
 
-        Ok(Self {
-            backend,
-            secrets,
-            event_source,
-            dedup_ttl_seconds,
-            max_body_bytes,
-        })
+        Ok(Self { backend, secrets, event_source, dedup_ttl_seconds, max_body_bytes })
     }
 }
 
 fn invalid(name: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason: reason.to_owned(),
-    }
+    ConfigError::Invalid { name, reason: reason.to_owned() }
 }
 
 fn parse_in_range(name: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(
-            name,
-            &format!("expected a whole number from {min} to {max}"),
-        )),
+        _ => Err(invalid(name, &format!("expected a whole number from {min} to {max}"))),
     }
 }
 
@@ -124,28 +109,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
-    const AWS: [(&str, &str); 3] = [
-        (DEDUP_TABLE_NAME, "table"),
-        (EVENT_BUS_NAME, "bus"),
-        (SENDBLUE_WEBHOOK_SECRETS, "a,b"),
-    ];
+    const AWS: [(&str, &str); 3] =
+        [(DEDUP_TABLE_NAME, "table"), (EVENT_BUS_NAME, "bus"), (SENDBLUE_WEBHOOK_SECRETS, "a,b")];
 
     #[test]
     fn aws_is_the_default_and_takes_defaults() {
         let config = config(&AWS).unwrap();
         assert_eq!(
             config.backend,
-            Backend::Aws {
-                table_name: "table".into(),
-                bus_name: "bus".into()
-            }
+            Backend::Aws { table_name: "table".into(), bus_name: "bus".into() }
         );
         assert_eq!(config.secrets.len(), 2);
         assert_eq!(config.event_source, "sendblue");
@@ -163,21 +140,9 @@ mod tests {
         }
         let blank: Vec<_> = AWS
             .iter()
-            .map(|&(k, v)| {
-                (
-                    k,
-                    if k == SENDBLUE_WEBHOOK_SECRETS {
-                        " , "
-                    } else {
-                        v
-                    },
-                )
-            })
+            .map(|&(k, v)| (k, if k == SENDBLUE_WEBHOOK_SECRETS { " , " } else { v }))
             .collect();
-        assert_eq!(
-            config(&blank).unwrap_err(),
-            ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS)
-        );
+        assert_eq!(config(&blank).unwrap_err(), ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS));
     }
 
     #[test]
@@ -194,10 +159,7 @@ mod tests {
         );
         assert!(matches!(
             config(&[(RECEIVER_MODE, "memory"), (SENDBLUE_WEBHOOK_SECRETS, "s")]),
-            Err(ConfigError::Invalid {
-                name: RECEIVER_MODE,
-                ..
-            })
+            Err(ConfigError::Invalid { name: RECEIVER_MODE, .. })
         ));
     }
 
@@ -208,15 +170,9 @@ mod tests {
             vars.push(extra);
             config(&vars)
         };
-        assert_eq!(
-            with((DEDUP_TTL_SECONDS, "60")).unwrap().dedup_ttl_seconds,
-            60
-        );
+        assert_eq!(with((DEDUP_TTL_SECONDS, "60")).unwrap().dedup_ttl_seconds, 60);
         assert_eq!(with((MAX_BODY_BYTES, "1024")).unwrap().max_body_bytes, 1024);
-        assert_eq!(
-            with((EVENT_SOURCE, "acme.sendblue")).unwrap().event_source,
-            "acme.sendblue"
-        );
+        assert_eq!(with((EVENT_SOURCE, "acme.sendblue")).unwrap().event_source, "acme.sendblue");
         for (name, value) in [
             (DEDUP_TTL_SECONDS, "0"),
             (DEDUP_TTL_SECONDS, "-5"),

@@ -209,10 +209,7 @@ mod tests {
     #[test]
     fn each_type_uses_its_documented_fields() {
         use WebhookType::*;
-        assert_eq!(
-            key(Receive, r#"{"message_handle":"m-1","status":"RECEIVED"}"#).unwrap(),
-            "m-1"
-        );
+        assert_eq!(key(Receive, r#"{"message_handle":"m-1","status":"RECEIVED"}"#).unwrap(), "m-1");
         assert_eq!(
             key(Outbound, r#"{"status":"SENT","message_handle":"m-1"}"#).unwrap(),
             "m-1#SENT"
@@ -225,27 +222,17 @@ mod tests {
             .unwrap(),
             "+1#+2#true#2025-01-01T00:00:00Z"
         );
-        assert_eq!(
-            key(CallLog, r#"{"call_id":"cs_1","status":"COMPLETED"}"#).unwrap(),
-            "cs_1"
-        );
+        assert_eq!(key(CallLog, r#"{"call_id":"cs_1","status":"COMPLETED"}"#).unwrap(), "cs_1");
         assert_eq!(key(LineBlocked, r#"{"anything":1}"#).unwrap(), HASH);
         assert_eq!(key(LineAssigned, "{}").unwrap(), HASH);
-        assert_eq!(
-            key(ContactCreated, r#"{"contact_id":"c-9"}"#).unwrap(),
-            "c-9"
-        );
+        assert_eq!(key(ContactCreated, r#"{"contact_id":"c-9"}"#).unwrap(), "c-9");
         assert_eq!(key(ContactCreated, r#"{"phone":"+1"}"#).unwrap(), HASH);
         assert_eq!(key(ContactCreated, r#"{"contact_id":null}"#).unwrap(), HASH);
     }
 
     #[test]
     fn missing_null_and_empty_key_fields_are_missing() {
-        for body in [
-            r#"{}"#,
-            r#"{"message_handle":null}"#,
-            r#"{"message_handle":""}"#,
-        ] {
+        for body in [r#"{}"#, r#"{"message_handle":null}"#, r#"{"message_handle":""}"#] {
             assert_eq!(
                 key(WebhookType::Receive, body),
                 Err(BodyError::MissingField("message_handle"))
@@ -264,28 +251,14 @@ mod tests {
         assert_eq!(key(t, "  \n"), Err(BodyError::Empty));
         assert_eq!(key(t, "[1]"), Err(BodyError::NotAnObject));
         assert_eq!(key(t, r#""a secret string""#), Err(BodyError::NotAnObject));
-        assert!(matches!(
-            key(t, r#"{"message_handle":"m""#),
-            Err(BodyError::InvalidJson(_))
-        ));
-        assert!(matches!(
-            key(t, r#"{"message_handle":"m"} x"#),
-            Err(BodyError::InvalidJson(_))
-        ));
+        assert!(matches!(key(t, r#"{"message_handle":"m""#), Err(BodyError::InvalidJson(_))));
+        assert!(matches!(key(t, r#"{"message_handle":"m"} x"#), Err(BodyError::InvalidJson(_))));
         assert_eq!(
             key(t, r#"{"message_handle":{"a":1}}"#),
             Err(BodyError::NotAScalar("message_handle"))
         );
-        let long = format!(
-            r#"{{"message_handle":"{}"}}"#,
-            "x".repeat(MAX_KEY_FIELD_BYTES + 1)
-        );
-        assert_eq!(
-            key(t, &long),
-            Err(BodyError::FieldTooLong {
-                field: "message_handle"
-            })
-        );
+        let long = format!(r#"{{"message_handle":"{}"}}"#, "x".repeat(MAX_KEY_FIELD_BYTES + 1));
+        assert_eq!(key(t, &long), Err(BodyError::FieldTooLong { field: "message_handle" }));
         for depth in [200, 200_000] {
             let deep = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
             assert_eq!(key(t, &deep), Err(BodyError::TooDeep));
@@ -301,11 +274,7 @@ mod tests {
     #[test]
     fn errors_never_quote_the_body() {
         let secret = "do-not-echo-me";
-        for body in [
-            format!("\"{secret}\""),
-            format!("{{\"x\":\"{secret}\""),
-            format!("{secret}"),
-        ] {
+        for body in [format!("\"{secret}\""), format!("{{\"x\":\"{secret}\""), secret.to_string()] {
             let message = key(WebhookType::Receive, &body).unwrap_err().to_string();
             assert!(!message.contains(secret), "{message}");
         }
@@ -313,24 +282,14 @@ mod tests {
 
     #[test]
     fn separators_inside_fields_cannot_collide() {
-        let a = key(
-            WebhookType::Outbound,
-            r##"{"message_handle":"a#b","status":"c"}"##,
-        )
-        .unwrap();
-        let b = key(
-            WebhookType::Outbound,
-            r##"{"message_handle":"a","status":"b#c"}"##,
-        )
-        .unwrap();
+        let a = key(WebhookType::Outbound, r##"{"message_handle":"a#b","status":"c"}"##).unwrap();
+        let b = key(WebhookType::Outbound, r##"{"message_handle":"a","status":"b#c"}"##).unwrap();
         assert_ne!(a, b);
     }
 
     fn typing_body(fields: &[(&str, Value)], pretty: bool) -> String {
-        let object: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
+        let object: serde_json::Map<String, Value> =
+            fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         if pretty {
             serde_json::to_string_pretty(&object).unwrap()
         } else {

@@ -80,9 +80,7 @@ pub fn request_line(
         };
     }
     match outcome {
-        Outcome::Forwarded {
-            completion_error: Some(_),
-        } => line!(warn),
+        Outcome::Forwarded { completion_error: Some(_) } => line!(warn),
         Outcome::StoreFailed(_) | Outcome::ForwardFailed { .. } => line!(error),
         Outcome::Duplicate { same_body: false } | Outcome::InProgress { .. } => line!(warn),
         Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => line!(info),

@@ -95,9 +95,7 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         if request.method() != Method::POST {
             return Err(Outcome::MethodNotAllowed);
         }
-        self.secrets
-            .verify(request.headers())
-            .map_err(Outcome::Unauthorized)?;
+        self.secrets.verify(request.headers()).map_err(Outcome::Unauthorized)?;
         // lambda_http has already decoded a base64 body, so this is the decoded size.
         let body: &[u8] = request.body();
         if body.len() > self.max_body_bytes {
@@ -160,10 +158,7 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         };
         if let Err(error) = self.sink.forward(&event).await {
             let release_error = self.store.release(&pk, &owner_token).await.err();
-            return Outcome::ForwardFailed {
-                error,
-                release_error,
-            };
+            return Outcome::ForwardFailed { error, release_error };
         }
         let completion_error = self.store.complete(&pk, &owner_token).await.err();
         Outcome::Forwarded { completion_error }
@@ -190,8 +185,7 @@ pub fn api_request_id(request: &Request) -> Option<String> {
 }
 
 fn epoch_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn ms_to_time(ms: u64) -> SystemTime {

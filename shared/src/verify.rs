@@ -64,9 +64,7 @@ impl AcceptedSecrets {
         let matched = self
             .digests
             .iter()
-            .fold(Choice::from(0), |matched, accepted| {
-                matched | accepted.ct_eq(&presented)
-            });
+            .fold(Choice::from(0), |matched, accepted| matched | accepted.ct_eq(&presented));
         matched.into()
     }
 
@@ -119,11 +117,7 @@ mod tests {
     #[test]
     fn header_name_is_case_insensitive() {
         let secrets = AcceptedSecrets::from_list("s3cret").unwrap();
-        for name in [
-            "sb-signing-secret",
-            "SB-Signing-Secret",
-            "SB-SIGNING-SECRET",
-        ] {
+        for name in ["sb-signing-secret", "SB-Signing-Secret", "SB-SIGNING-SECRET"] {
             assert_eq!(secrets.verify(&headers(name, b"s3cret")), Ok(()), "{name}");
         }
     }
@@ -137,16 +131,9 @@ mod tests {
             Err(AuthError::Missing)
         );
         let long = "s3cret".repeat(10_000);
-        for near_miss in [
-            "",
-            "s3cre",
-            "s3crett",
-            "S3cret",
-            "s3cret ",
-            " s3cret",
-            "s3cret,other",
-            &long,
-        ] {
+        for near_miss in
+            ["", "s3cre", "s3crett", "S3cret", "s3cret ", " s3cret", "s3cret,other", &long]
+        {
             assert_eq!(
                 secrets.verify(&headers("sb-signing-secret", near_miss.as_bytes())),
                 Err(AuthError::Invalid),

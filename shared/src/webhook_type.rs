@@ -56,9 +56,7 @@ impl WebhookType {
 
     /// Looks a type up by either of its names.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.sendblue_name() == name || t.binary_name() == name)
+        Self::ALL.into_iter().find(|t| t.sendblue_name() == name || t.binary_name() == name)
     }
 }
 

@@ -35,10 +35,7 @@ pub struct DynamoDbStore {
 
 impl DynamoDbStore {
     pub fn new(client: Client, table_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            table_name: table_name.into(),
-        }
+        Self { client, table_name: table_name.into() }
     }
 
     /// One conditional put: `Ok(None)` when it wrote the claim, else the item that stood.
@@ -169,9 +166,9 @@ pub fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<StoredClaim,
         _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
     };
     let number = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse::<u64>()
-            .map_err(|_| StoreError::Malformed(format!("{name} is not a u64"))),
+        Some(AttributeValue::N(v)) => {
+            v.parse::<u64>().map_err(|_| StoreError::Malformed(format!("{name} is not a u64")))
+        }
         _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
     };
     let status = text(STATUS)?;

@@ -34,9 +34,7 @@ impl MemoryStore {
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredClaim>> {
         // A panic while holding the lock cannot leave a half-written item: every update is a
         // single insert or remove.
-        self.items
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn with_owned_item(

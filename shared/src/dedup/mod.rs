@@ -17,7 +17,7 @@ mod memory;
 
 use std::future::Future;
 
-pub use dynamodb::DynamoDbStore;
+pub use dynamodb::{parse_item, DynamoDbStore};
 pub use memory::MemoryStore;
 
 /// What a claim stores, with the times it is judged by.
@@ -83,10 +83,7 @@ pub enum ClaimOutcome {
     /// The event was forwarded before.
     Completed { same_body: bool },
     /// Another invocation holds the key until `lease_until_ms`.
-    InProgress {
-        lease_until_ms: u64,
-        same_body: bool,
-    },
+    InProgress { lease_until_ms: u64, same_body: bool },
 }
 
 impl StoredClaim {
@@ -101,10 +98,9 @@ impl StoredClaim {
         let same_body = self.body_sha256_hex == claim.body_sha256_hex;
         match self.status {
             ClaimStatus::Completed => ClaimOutcome::Completed { same_body },
-            ClaimStatus::InProgress => ClaimOutcome::InProgress {
-                lease_until_ms: self.lease_until_ms,
-                same_body,
-            },
+            ClaimStatus::InProgress => {
+                ClaimOutcome::InProgress { lease_until_ms: self.lease_until_ms, same_body }
+            }
         }
     }
 }

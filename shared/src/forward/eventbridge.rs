@@ -14,10 +14,7 @@ pub struct EventBridgeSink {
 
 impl EventBridgeSink {
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus_name: bus_name.into(),
-        }
+        Self { client, bus_name: bus_name.into() }
     }
 }
 
@@ -41,10 +38,7 @@ impl EventSink for EventBridgeSink {
         if output.failed_entry_count() > 0 || failed_entry.is_some() {
             let (code, message) = failed_entry
                 .map(|e| {
-                    (
-                        e.error_code().unwrap_or_default(),
-                        e.error_message().unwrap_or_default(),
-                    )
+                    (e.error_code().unwrap_or_default(), e.error_message().unwrap_or_default())
                 })
                 .unwrap_or_default();
             return Err(ForwardError(format!(

@@ -22,24 +22,17 @@ impl JsonLinesSink<std::io::Stdout> {
 
 impl<W: Write + Send> JsonLinesSink<W> {
     pub fn new(out: W) -> Self {
-        Self {
-            out: Mutex::new(out),
-        }
+        Self { out: Mutex::new(out) }
     }
 
     /// The writer, with everything forwarded so far.
     pub fn into_inner(self) -> W {
-        self.out
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the writer, e.g. to read a `Vec<u8>` in a test.
     pub fn inspect<T>(&self, f: impl FnOnce(&W) -> T) -> T {
-        f(&self
-            .out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+        f(&self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
 
@@ -62,10 +55,7 @@ impl<W: Write + Send> EventSink for JsonLinesSink<W> {
         })
         .map_err(|e| ForwardError(e.to_string()))?;
         line.push(b'\n');
-        let mut out = self
-            .out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         out.write_all(&line)
             .and_then(|()| out.flush())
             .map_err(|e| ForwardError(format!("writing the event: {e}")))

@@ -1,0 +1,183 @@
+//! The real handler against DynamoDB Local and moto (EventBridge, with a rule copying every
+//! event to an SQS queue the tests read back).
+
+mod support;
+
+use lambda_http::RequestExt;
+use sendblue_webhooks::dedup::{parse_item, Claim, ClaimStatus, DedupStore};
+use sendblue_webhooks::WebhookType;
+use serde_json::{json, Value};
+use support::*;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn every_type_is_forwarded_once_and_its_duplicate_is_not() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    for t in WebhookType::ALL {
+        let receiver = aws.receiver(t, &table, &bus);
+        let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
+        assert_eq!((status, body), (200, json!({"status": "OK"})), "{t}");
+        let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
+        assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})), "{t}");
+    }
+
+    let delivered = aws.drain(&queue).await;
+    assert_eq!(delivered.len(), WebhookType::ALL.len(), "one event per type");
+    for t in WebhookType::ALL {
+        let event = delivered.iter().find(|e| e.detail_type == t.sendblue_name()).unwrap();
+        assert_eq!(event.source, "sendblue");
+        let original: Value = serde_json::from_str(&fixture_body(t)).unwrap();
+        assert_eq!(event.detail["data"], original, "{t}: data untouched");
+        assert_eq!(event.detail["metadata"]["webhook_type"], t.sendblue_name());
+    }
+
+    let items = aws.scan(&table).await;
+    assert_eq!(items.len(), WebhookType::ALL.len());
+    for item in &items {
+        assert_eq!(parse_item(item).unwrap().status, ClaimStatus::Completed);
+    }
+}
+
+#[tokio::test]
+async fn outbound_status_sequence_gives_three_events() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::Outbound, &table, &bus);
+    for status in ["QUEUED", "SENT", "SENT", "DELIVERED", "QUEUED"] {
+        let body = body_with(WebhookType::Outbound, &[("status", json!(status))]);
+        let (code, _) = answer(&receiver, with_body(WebhookType::Outbound, body)).await;
+        assert_eq!(code, 200);
+    }
+    let mut statuses: Vec<String> = aws
+        .drain(&queue)
+        .await
+        .iter()
+        .map(|e| e.detail["data"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["DELIVERED", "QUEUED", "SENT"]);
+}
+
+#[tokio::test]
+async fn refused_requests_write_and_forward_nothing() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receive = aws.receiver(WebhookType::Receive, &table, &bus);
+    for (name, expected) in [
+        ("bad/wrong-secret", 401),
+        ("bad/missing-secret", 401),
+        ("bad/get-method", 405),
+        ("bad/not-json", 400),
+        ("bad/missing-key-field", 400),
+    ] {
+        let (status, _) = answer(&receive, fixture(name)).await;
+        assert_eq!(status, expected, "{name}");
+    }
+    let call_log = aws.receiver(WebhookType::CallLog, &table, &bus);
+    assert_eq!(answer(&call_log, fixture("bad/call-log-null-key")).await.0, 400);
+    let huge = format!("{{\"call_id\":\"c\",\"pad\":\"{}\"}}", "x".repeat(300_000));
+    assert_eq!(answer(&call_log, with_body(WebhookType::CallLog, huge)).await.0, 413);
+
+    assert!(aws.scan(&table).await.is_empty(), "nothing written");
+    assert!(aws.drain(&queue).await.is_empty(), "nothing forwarded");
+}
+
+#[tokio::test]
+async fn a_forward_failure_leaves_no_claim_and_the_retry_forwards_once() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let bus = unique("not-yet-created");
+    let receiver = aws.receiver(WebhookType::Receive, &table, &bus);
+
+    let (status, body) = answer(&receiver, fixture("receive")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(aws.scan(&table).await.is_empty(), "the claim was released");
+
+    let queue = aws.create_bus_named(&bus).await;
+    assert_eq!(answer(&receiver, fixture("receive")).await.0, 200, "Sendblue's retry succeeds");
+    assert_eq!(answer(&receiver, fixture("receive")).await.1["duplicate"], true);
+    assert_eq!(aws.drain(&queue).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_store_failure_is_a_5xx_and_forwards_nothing() {
+    let aws = Emulators::connect().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::CallLog, "table-that-does-not-exist", &bus);
+    let (status, body) = answer(&receiver, fixture("call-log")).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (500, Some("dedup store unavailable; retry later"))
+    );
+    assert!(aws.drain(&queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_lease_is_the_lambda_deadline_and_blocks_until_it_ends() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::TypingIndicator, &table, &bus);
+
+    // An invocation that claimed the key and died before forwarding.
+    let pk = {
+        let body = fixture_body(WebhookType::TypingIndicator);
+        let key =
+            sendblue_webhooks::dedup_key::derive(WebhookType::TypingIndicator, &body, "").unwrap();
+        format!("typing_indicator#{key}")
+    };
+    let deadline_ms = now_ms() + 3_000;
+    let crashed = Claim {
+        pk: &pk,
+        owner_token: "crashed",
+        body_sha256_hex: "",
+        now_ms: now_ms(),
+        lease_until_ms: deadline_ms,
+        expires_at_s: now_ms() / 1000 + 60,
+    };
+    aws.store(&table).claim(&crashed).await.unwrap();
+
+    let response = receiver.handle(fixture("typing-indicator")).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(aws.drain(&queue).await.is_empty());
+
+    tokio::time::sleep(std::time::Duration::from_millis(deadline_ms + 50 - now_ms())).await;
+    let mut context = lambda_http::Context::default();
+    context.deadline = now_ms() + 7_000;
+    let request = fixture("typing-indicator").with_lambda_context(context.clone());
+    assert_eq!(answer(&receiver, request).await.0, 200, "after the lease, the retry forwards");
+    assert_eq!(aws.drain(&queue).await.len(), 1);
+    let item = parse_item(&aws.scan(&table).await[0]).unwrap();
+    assert_eq!(item.lease_until_ms, context.deadline, "the lease is the invocation's deadline");
+}
+
+#[tokio::test]
+async fn an_expired_item_not_yet_deleted_by_ttl_counts_as_new() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::CallLog, &table, &bus);
+    let long_ago_ms = now_ms() - 2 * 86_400_000;
+    let old = Claim {
+        pk: "call_log#cs_abc123def456",
+        owner_token: "yesterday",
+        body_sha256_hex: "",
+        now_ms: long_ago_ms,
+        lease_until_ms: long_ago_ms + 10_000,
+        expires_at_s: long_ago_ms / 1000 + 86_400,
+    };
+    let store = aws.store(&table);
+    store.claim(&old).await.unwrap();
+    store.complete(old.pk, old.owner_token).await.unwrap();
+
+    assert_eq!(answer(&receiver, fixture("call-log")).await, (200, json!({"status": "OK"})));
+    assert_eq!(aws.drain(&queue).await.len(), 1);
+}

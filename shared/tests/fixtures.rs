@@ -1,0 +1,224 @@
+//! Every sample event in `events/` through the real pipeline on in-memory backends: the
+//! answers of DESIGN.md's table, what is forwarded, and that bad input changes nothing.
+
+mod support;
+
+use lambda_http::http::Method;
+use lambda_http::Body;
+use sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;
+use sendblue_webhooks::dedup::{Claim, DedupStore};
+use sendblue_webhooks::payload::{MessageStatus, Payload};
+use sendblue_webhooks::WebhookType;
+use serde_json::{json, Value};
+use support::*;
+
+#[test]
+fn every_fixture_is_an_api_gateway_v2_request() {
+    let mut count = 0;
+    for dir in [events_dir(), events_dir().join("bad")] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 14, "only {count} fixtures");
+}
+
+#[test]
+fn every_payload_fixture_reads_into_its_typed_payload() {
+    for t in WebhookType::ALL {
+        let payload = Payload::parse(t, &fixture_body(t)).unwrap_or_else(|e| panic!("{t}: {e}"));
+        match payload {
+            Payload::Receive(m) => {
+                assert_eq!(m.status, Some(MessageStatus::Received));
+                assert!(m.extra.contains_key("reply_to"), "unknown fields are kept");
+            }
+            Payload::Outbound(m) => assert_eq!(m.status, Some(MessageStatus::Sent)),
+            Payload::TypingIndicator(p) => assert_eq!(p.is_typing, Some(true)),
+            Payload::CallLog(c) => assert_eq!(c.duration, Some(120)),
+            Payload::LineBlocked(l) | Payload::LineAssigned(l) => assert!(!l.fields.is_empty()),
+            Payload::ContactCreated(c) => assert!(c.contact_id.is_some()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_type_is_forwarded_once_with_its_data_untouched() {
+    for t in WebhookType::ALL {
+        let receiver = memory_receiver(t);
+        let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
+        assert_eq!((status, body), (200, json!({"status": "OK"})), "{t}");
+
+        let events = printed_events(&receiver);
+        assert_eq!(events.len(), 1, "{t}");
+        let event = &events[0];
+        assert_eq!(event["Source"], "sendblue");
+        assert_eq!(event["DetailType"], t.sendblue_name());
+        let original: Value = serde_json::from_str(&fixture_body(t)).unwrap();
+        assert_eq!(event["Detail"]["data"], original, "{t}");
+        let metadata = &event["Detail"]["metadata"];
+        assert_eq!(metadata["webhook_type"], t.sendblue_name());
+        assert!(metadata["dedup_key"].as_str().is_some_and(|k| !k.is_empty()));
+        assert!(metadata["request_id"].as_str().unwrap().starts_with("JKJaXmPLvHcESH"));
+        let received_at = metadata["received_at"].as_str().unwrap();
+        assert!(
+            humantime::parse_rfc3339(received_at).is_ok() && received_at.len() == 24,
+            "{received_at}"
+        );
+
+        let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
+        assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})), "{t}");
+        assert_eq!(printed_events(&receiver).len(), 1, "{t}: a duplicate is not forwarded");
+    }
+}
+
+#[tokio::test]
+async fn base64_body_without_content_type_is_a_valid_delivery() {
+    let receiver = memory_receiver(WebhookType::Receive);
+    let (status, _) = answer(&receiver, fixture("receive-base64")).await;
+    assert_eq!(status, 200);
+    let events = printed_events(&receiver);
+    let original: Value = serde_json::from_str(&fixture_body(WebhookType::Receive)).unwrap();
+    assert_eq!(events[0]["Detail"]["data"], original);
+    // The same message in plain text is then a duplicate.
+    let (_, body) = answer(&receiver, fixture("receive")).await;
+    assert_eq!(body["duplicate"], true);
+}
+
+async fn assert_refused(
+    receiver: &MemoryReceiver,
+    request: lambda_http::Request,
+    status: u16,
+    message: &str,
+) {
+    let (got, body) = answer(receiver, request).await;
+    assert_eq!((got, body["status"].as_str()), (status, Some("ERROR")), "{body}");
+    assert_eq!(body["message"], message);
+    assert!(receiver.store().is_empty(), "nothing written");
+    assert!(printed_events(receiver).is_empty(), "nothing forwarded");
+}
+
+#[tokio::test]
+async fn bad_fixtures_are_refused_and_change_nothing() {
+    let receiver = memory_receiver(WebhookType::Receive);
+    assert_refused(&receiver, fixture("bad/wrong-secret"), 401, "invalid sb-signing-secret").await;
+    assert_refused(
+        &receiver,
+        fixture("bad/missing-secret"),
+        401,
+        "missing sb-signing-secret header",
+    )
+    .await;
+    assert_refused(&receiver, fixture("bad/get-method"), 405, "only POST is accepted").await;
+    assert_refused(&receiver, fixture("bad/not-json"), 400, "body must be a JSON object").await;
+    assert_refused(
+        &receiver,
+        fixture("bad/missing-key-field"),
+        400,
+        "missing field message_handle",
+    )
+    .await;
+    let call_log = memory_receiver(WebhookType::CallLog);
+    assert_refused(&call_log, fixture("bad/call-log-null-key"), 400, "missing field call_id").await;
+}
+
+#[tokio::test]
+async fn method_is_checked_before_the_secret_and_the_secret_before_the_body() {
+    let receiver = memory_receiver(WebhookType::Receive);
+    let mut request = fixture("bad/wrong-secret");
+    *request.method_mut() = Method::PUT;
+    assert_refused(&receiver, request, 405, "only POST is accepted").await;
+    let mut request = fixture("bad/wrong-secret");
+    *request.body_mut() = Body::Text("x".repeat(MAX_BODY_BYTES_CEILING + 1));
+    assert_refused(&receiver, request, 401, "invalid sb-signing-secret").await;
+}
+
+#[tokio::test]
+async fn size_limit_applies_to_the_decoded_body() {
+    let receiver = memory_receiver(WebhookType::LineBlocked);
+    let limit = MAX_BODY_BYTES_CEILING;
+    let too_big = format!("{{\"pad\":\"{}\"}}", "x".repeat(limit));
+    let message = format!("body is {} bytes; the limit is {limit}", too_big.len());
+    assert_refused(&receiver, with_body(WebhookType::LineBlocked, too_big), 413, &message).await;
+
+    let just_fits = format!("{{\"pad\":\"{}\"}}", "x".repeat(limit - 10));
+    assert_eq!(just_fits.len(), limit);
+    let (status, _) = answer(&receiver, with_body(WebhookType::LineBlocked, just_fits)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn non_utf8_and_wrongly_shaped_bodies_are_named() {
+    let receiver = memory_receiver(WebhookType::Receive);
+    let mut request = fixture("receive");
+    *request.body_mut() = Body::Binary(vec![b'{', 0xff, 0xfe, b'}']);
+    assert_refused(&receiver, request, 400, "body is not valid UTF-8").await;
+    let body = r#"{"message_handle":["a"]}"#;
+    assert_refused(
+        &receiver,
+        with_body(WebhookType::Receive, body),
+        400,
+        "field message_handle must be a string, number or boolean",
+    )
+    .await;
+    assert_refused(&receiver, with_body(WebhookType::Receive, ""), 400, "body is empty").await;
+}
+
+#[tokio::test]
+async fn outbound_status_changes_are_separate_events() {
+    let receiver = memory_receiver(WebhookType::Outbound);
+    for status in ["QUEUED", "SENT", "DELIVERED", "SENT"] {
+        let body = body_with(WebhookType::Outbound, &[("status", json!(status))]);
+        answer(&receiver, with_body(WebhookType::Outbound, body)).await;
+    }
+    let keys: Vec<_> = printed_events(&receiver)
+        .iter()
+        .map(|e| e["Detail"]["metadata"]["dedup_key"].as_str().unwrap().to_owned())
+        .collect();
+    let handle = "5a17319e-cbcf-443e-897e-d8b0c04b1b09";
+    assert_eq!(
+        keys,
+        [format!("{handle}#QUEUED"), format!("{handle}#SENT"), format!("{handle}#DELIVERED")]
+    );
+}
+
+#[tokio::test]
+async fn same_key_with_other_content_is_a_flagged_duplicate() {
+    let receiver = memory_receiver(WebhookType::Receive);
+    answer(&receiver, fixture("receive")).await;
+    let changed = body_with(WebhookType::Receive, &[("content", json!("edited"))]);
+    let (status, body) = answer(&receiver, with_body(WebhookType::Receive, changed)).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"status": "OK", "duplicate": true, "content_differs": true}))
+    );
+    let events = printed_events(&receiver);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Detail"]["data"]["content"], "Hello!", "the first delivery stands");
+}
+
+#[tokio::test]
+async fn a_key_in_progress_is_answered_503_with_retry_after() {
+    let receiver = memory_receiver(WebhookType::CallLog);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as u64;
+    let claim = Claim {
+        pk: "call_log#cs_abc123def456",
+        owner_token: "another-invocation",
+        body_sha256_hex: "",
+        now_ms,
+        lease_until_ms: now_ms + 8_500,
+        expires_at_s: now_ms / 1000 + 60,
+    };
+    receiver.store().claim(&claim).await.unwrap();
+    let response = receiver.handle(fixture("call-log")).await;
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((8..=9).contains(&retry_after), "{retry_after}");
+    assert!(printed_events(&receiver).is_empty());
+}

@@ -1,0 +1,120 @@
+//! The dedup store contract, run against the in-memory store and against DynamoDB Local:
+//! both must answer every transition of the state machine the same way.
+
+mod support;
+
+use sendblue_webhooks::dedup::{Claim, ClaimOutcome, DedupStore, StoreError};
+use support::Emulators;
+
+const T0_MS: u64 = 1_800_000_000_000;
+const LEASE_MS: u64 = 10_000;
+const TTL_S: u64 = 3_600;
+
+fn claim<'a>(pk: &'a str, owner: &'a str, body: &'a str, now_ms: u64) -> Claim<'a> {
+    Claim {
+        pk,
+        owner_token: owner,
+        body_sha256_hex: body,
+        now_ms,
+        lease_until_ms: now_ms + LEASE_MS,
+        expires_at_s: now_ms / 1000 + TTL_S,
+    }
+}
+
+/// Every case on a fresh key of `store`.
+async fn contract(store: &impl DedupStore) {
+    let fresh = || uuid::Uuid::new_v4().to_string();
+
+    // New key: claimed; during the lease: in progress; completed: duplicate, body compared.
+    let pk = fresh();
+    assert_eq!(store.claim(&claim(&pk, "a", "h1", T0_MS)).await.unwrap(), ClaimOutcome::Claimed);
+    assert_eq!(
+        store.claim(&claim(&pk, "b", "h1", T0_MS + 1)).await.unwrap(),
+        ClaimOutcome::InProgress { lease_until_ms: T0_MS + LEASE_MS, same_body: true }
+    );
+    store.complete(&pk, "a").await.unwrap();
+    assert_eq!(
+        store.claim(&claim(&pk, "b", "h1", T0_MS + 2)).await.unwrap(),
+        ClaimOutcome::Completed { same_body: true }
+    );
+    assert_eq!(
+        store.claim(&claim(&pk, "b", "h2", T0_MS + 2)).await.unwrap(),
+        ClaimOutcome::Completed { same_body: false }
+    );
+    // Completed stays a duplicate after any lease, until the window ends...
+    let late_ms = T0_MS + TTL_S * 1000;
+    assert!(matches!(
+        store.claim(&claim(&pk, "b", "h1", late_ms)).await.unwrap(),
+        ClaimOutcome::Completed { .. }
+    ));
+    // ...and past it, an item TTL has not deleted yet counts as absent.
+    let expired_ms = T0_MS + (TTL_S + 2) * 1000;
+    assert_eq!(
+        store.claim(&claim(&pk, "c", "h1", expired_ms)).await.unwrap(),
+        ClaimOutcome::Claimed
+    );
+
+    // A lease that ended (the holder crashed) is taken over; the old holder can then neither
+    // complete nor release the new owner's claim.
+    let pk = fresh();
+    store.claim(&claim(&pk, "crashed", "h", T0_MS)).await.unwrap();
+    let after_lease_ms = T0_MS + LEASE_MS + 1;
+    assert_eq!(
+        store.claim(&claim(&pk, "b", "h", after_lease_ms)).await.unwrap(),
+        ClaimOutcome::Claimed
+    );
+    assert!(matches!(store.complete(&pk, "crashed").await, Err(StoreError::NotOwner)));
+    assert!(matches!(store.release(&pk, "crashed").await, Err(StoreError::NotOwner)));
+    assert!(matches!(
+        store.claim(&claim(&pk, "c", "h", after_lease_ms + 1)).await.unwrap(),
+        ClaimOutcome::InProgress { .. }
+    ));
+
+    // Release by the owner removes the claim: the retry starts afresh.
+    let pk = fresh();
+    store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap();
+    store.release(&pk, "a").await.unwrap();
+    assert_eq!(store.claim(&claim(&pk, "b", "h", T0_MS + 1)).await.unwrap(), ClaimOutcome::Claimed);
+
+    // Nothing to release or complete on a key never claimed.
+    let pk = fresh();
+    assert!(matches!(store.release(&pk, "a").await, Err(StoreError::NotOwner)));
+    assert!(matches!(store.complete(&pk, "a").await, Err(StoreError::NotOwner)));
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_contract() {
+    contract(&sendblue_webhooks::dedup::MemoryStore::default()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_store_keeps_the_contract() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    contract(&aws.store(&table)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_store_writes_the_documented_item() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let store = aws.store(&table);
+    store.claim(&claim("receive#m-1", "owner", "abc", T0_MS)).await.unwrap();
+    store.complete("receive#m-1", "owner").await.unwrap();
+    let items = aws.scan(&table).await;
+    assert_eq!(items.len(), 1);
+    let item = sendblue_webhooks::dedup::parse_item(&items[0]).unwrap();
+    assert_eq!(item.status, sendblue_webhooks::dedup::ClaimStatus::Completed);
+    assert_eq!(item.expires_at_s, T0_MS / 1000 + TTL_S);
+    assert_eq!(item.lease_until_ms, T0_MS + LEASE_MS);
+    assert_eq!(items[0]["pk"].as_s().unwrap(), "receive#m-1");
+    assert!(items[0]["expires_at"].as_n().is_ok(), "the TTL attribute is a number");
+}
+
+#[tokio::test]
+async fn dynamodb_store_reports_an_unreachable_table_as_unavailable() {
+    let aws = Emulators::connect().await;
+    let store = aws.store("no-such-table");
+    let err = store.claim(&claim("receive#m", "a", "h", T0_MS)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+}

@@ -1,0 +1,282 @@
+//! What the integration tests share: fixtures from `events/`, receivers on in-memory backends,
+//! and clients for the emulated AWS that `scripts/test.sh` starts (DynamoDB Local, moto).
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::path::PathBuf;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use lambda_http::{Body, Request};
+use sendblue_webhooks::config::{Backend, Config};
+use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore};
+use sendblue_webhooks::forward::{EventBridgeSink, EventSink, JsonLinesSink};
+use sendblue_webhooks::{Receiver, WebhookType};
+use serde_json::Value;
+
+/// The secret every fixture in `events/` carries.
+pub const SECRET: &str = "local-dev-secret";
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// `events/<name>.json` as the request lambda_http hands the function.
+pub fn fixture(name: &str) -> Request {
+    let path = events_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// The fixture of `webhook_type` with another body.
+pub fn with_body(webhook_type: WebhookType, body: impl Into<String>) -> Request {
+    let mut request = fixture(webhook_type.binary_name());
+    *request.body_mut() = Body::Text(body.into());
+    request
+}
+
+/// The body of `webhook_type`'s fixture.
+pub fn fixture_body(webhook_type: WebhookType) -> String {
+    String::from_utf8(fixture(webhook_type.binary_name()).body().to_vec()).unwrap()
+}
+
+/// The fixture's body with some fields replaced.
+pub fn body_with(webhook_type: WebhookType, fields: &[(&str, Value)]) -> String {
+    let mut body: Value = serde_json::from_str(&fixture_body(webhook_type)).unwrap();
+    for (name, value) in fields {
+        body[*name] = value.clone();
+    }
+    body.to_string()
+}
+
+pub fn config(backend: Backend) -> Config {
+    Config::from_lookup(|name| match name {
+        "SENDBLUE_WEBHOOK_SECRETS" => Some(format!("old-secret,{SECRET}")),
+        "RECEIVER_MODE" if backend == Backend::Local => Some("local".into()),
+        "DEDUP_TABLE_NAME" => match &backend {
+            Backend::Aws { table_name, .. } => Some(table_name.clone()),
+            Backend::Local => None,
+        },
+        "EVENT_BUS_NAME" => match &backend {
+            Backend::Aws { bus_name, .. } => Some(bus_name.clone()),
+            Backend::Local => None,
+        },
+        _ => None,
+    })
+    .expect("test configuration is valid")
+}
+
+pub type MemoryReceiver = Receiver<MemoryStore, JsonLinesSink<Vec<u8>>>;
+
+pub fn memory_receiver(webhook_type: WebhookType) -> MemoryReceiver {
+    Receiver::new(
+        webhook_type,
+        &config(Backend::Local),
+        MemoryStore::default(),
+        JsonLinesSink::new(Vec::new()),
+    )
+}
+
+/// Every event the local sink has printed, parsed.
+pub fn printed_events(receiver: &MemoryReceiver) -> Vec<Value> {
+    receiver.sink().inspect(|out| {
+        String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    })
+}
+
+/// Handles `request` and returns the status code and the parsed JSON body.
+pub async fn answer<S: DedupStore, E: EventSink>(
+    receiver: &Receiver<S, E>,
+    request: Request,
+) -> (u16, Value) {
+    let response = receiver.handle(request).await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let status = response.status().as_u16();
+    (status, serde_json::from_slice(response.body()).expect("answers are JSON"))
+}
+
+/// The emulated AWS of `scripts/test.sh`.
+pub struct Emulators {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+fn endpoint(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!(
+            "{variable} is not set: run the tests with scripts/test.sh, which starts the emulators"
+        )
+    })
+}
+
+async fn sdk_config(endpoint_url: String) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint_url)
+        .timeout_config(sendblue_webhooks::app::sdk_timeouts())
+        .load()
+        .await
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// One event read back from the queue behind the bus.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub source: String,
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+impl Emulators {
+    pub async fn connect() -> Self {
+        let dynamodb = sdk_config(endpoint("SENDBLUE_TEST_DYNAMODB_ENDPOINT")).await;
+        let moto = sdk_config(endpoint("SENDBLUE_TEST_MOTO_ENDPOINT")).await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&dynamodb),
+            eventbridge: aws_sdk_eventbridge::Client::new(&moto),
+            sqs: aws_sdk_sqs::Client::new(&moto),
+        }
+    }
+
+    /// A dedup table as the template creates it: partition key `pk` (S).
+    pub async fn create_table(&self) -> String {
+        let name = unique("dedup");
+        self.dynamodb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("create table");
+        name
+    }
+
+    /// Every item in the table.
+    pub async fn scan(
+        &self,
+        table: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let output =
+            self.dynamodb.scan().table_name(table).consistent_read(true).send().await.unwrap();
+        output.items.unwrap_or_default()
+    }
+
+    /// A bus with a rule that copies every event to a fresh SQS queue. Returns the bus name
+    /// and the queue URL.
+    pub async fn create_bus(&self) -> (String, String) {
+        let bus = unique("bus");
+        self.eventbridge.create_event_bus().name(&bus).send().await.expect("create bus");
+        let queue_url = self.create_rule_to_queue(&bus).await;
+        (bus, queue_url)
+    }
+
+    pub async fn create_bus_named(&self, bus: &str) -> String {
+        self.eventbridge.create_event_bus().name(bus).send().await.expect("create bus");
+        self.create_rule_to_queue(bus).await
+    }
+
+    async fn create_rule_to_queue(&self, bus: &str) -> String {
+        let queue = unique("forwarded");
+        let queue_url =
+            self.sqs.create_queue().queue_name(&queue).send().await.unwrap().queue_url.unwrap();
+        let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue}");
+        self.eventbridge
+            .put_rule()
+            .name("all-sendblue")
+            .event_bus_name(bus)
+            .event_pattern(r#"{"source":[{"prefix":""}]}"#)
+            .send()
+            .await
+            .expect("put rule");
+        self.eventbridge
+            .put_targets()
+            .rule("all-sendblue")
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("put targets");
+        queue_url
+    }
+
+    /// Everything delivered to the queue so far (and removes it from the queue).
+    pub async fn drain(&self, queue_url: &str) -> Vec<Delivered> {
+        let mut delivered = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return delivered;
+            }
+            for message in messages {
+                let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+                delivered.push(Delivered {
+                    source: event["source"].as_str().unwrap().to_owned(),
+                    detail_type: event["detail-type"].as_str().unwrap().to_owned(),
+                    detail: event["detail"].clone(),
+                });
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    pub fn store(&self, table: &str) -> DynamoDbStore {
+        DynamoDbStore::new(self.dynamodb.clone(), table)
+    }
+
+    pub fn sink(&self, bus: &str) -> EventBridgeSink {
+        EventBridgeSink::new(self.eventbridge.clone(), bus)
+    }
+
+    /// A receiver on the emulated AWS, as a deployed function builds it.
+    pub fn receiver(
+        &self,
+        webhook_type: WebhookType,
+        table: &str,
+        bus: &str,
+    ) -> Receiver<DynamoDbStore, EventBridgeSink> {
+        let backend = Backend::Aws { table_name: table.into(), bus_name: bus.into() };
+        Receiver::new(webhook_type, &config(backend), self.store(table), self.sink(bus))
+    }
+}
