@@ -29,6 +29,7 @@ log "cargo test"
 cargo test --workspace --tests "$@" 2>&1 | tee "$tools/cargo-test.log"
 
 log "smoke test: the local run forwards every sample event"
+cargo build --workspace --bins --quiet # what cargo lambda watch runs, built before the first request
 local_port=$(free_port)
 PORT=$local_port start_server local-run "$local_port" scripts/local.sh --quiet
 scripts/send-samples.sh "http://127.0.0.1:$local_port/lambda-url"

@@ -12,6 +12,7 @@ pub const SENDBLUE_WEBHOOK_SECRETS: &str = "SENDBLUE_WEBHOOK_SECRETS";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const DEDUP_TTL_SECONDS: &str = "DEDUP_TTL_SECONDS";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 
 pub const DEFAULT_EVENT_SOURCE: &str = "sendblue";
 pub const DEFAULT_DEDUP_TTL_SECONDS: u64 = 24 * 60 * 60;
@@ -37,6 +38,8 @@ pub struct Config {
     pub event_source: String,
     pub dedup_ttl_seconds: u64,
     pub max_body_bytes: usize,
+    /// Where the EMF metrics go; `None` in local mode, whose stdout carries the events.
+    pub metrics_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +91,21 @@ impl Config {
             }
         };
 
-        Ok(Self { backend, secrets, event_source, dedup_ttl_seconds, max_body_bytes })
+        let metrics_namespace = match backend {
+            Backend::Aws { .. } => Some(
+                get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into()),
+            ),
+            Backend::Local => None,
+        };
+
+        Ok(Self {
+            backend,
+            secrets,
+            event_source,
+            dedup_ttl_seconds,
+            max_body_bytes,
+            metrics_namespace,
+        })
     }
 }
 
@@ -128,6 +145,7 @@ mod tests {
         assert_eq!(config.event_source, "sendblue");
         assert_eq!(config.dedup_ttl_seconds, 86_400);
         assert_eq!(config.max_body_bytes, MAX_BODY_BYTES_CEILING);
+        assert_eq!(config.metrics_namespace.as_deref(), Some("SendblueWebhooks"));
     }
 
     #[test]
@@ -149,6 +167,7 @@ mod tests {
     fn local_mode_is_explicit_and_still_needs_secrets() {
         let local = config(&[(RECEIVER_MODE, "local"), (SENDBLUE_WEBHOOK_SECRETS, "s")]).unwrap();
         assert_eq!(local.backend, Backend::Local);
+        assert_eq!(local.metrics_namespace, None, "stdout carries the events");
         assert_eq!(
             config(&[(RECEIVER_MODE, "local")]).unwrap_err(),
             ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS)

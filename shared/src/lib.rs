@@ -13,6 +13,7 @@ pub mod dedup_key;
 pub mod envelope;
 pub mod forward;
 pub mod logging;
+pub mod metrics;
 pub mod payload;
 pub mod pipeline;
 pub mod verify;

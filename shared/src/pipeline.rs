@@ -28,6 +28,7 @@ pub struct Receiver<S, E> {
     event_source: String,
     dedup_ttl_seconds: u64,
     max_body_bytes: usize,
+    metrics_namespace: Option<String>,
     store: S,
     sink: E,
 }
@@ -47,6 +48,7 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
             event_source: config.event_source.clone(),
             dedup_ttl_seconds: config.dedup_ttl_seconds,
             max_body_bytes: config.max_body_bytes,
+            metrics_namespace: config.metrics_namespace.clone(),
             store,
             sink,
         }
@@ -64,11 +66,15 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         &self.sink
     }
 
-    /// Handles one delivery and logs one line about it.
+    /// Handles one delivery; logs one line and emits one metrics line about it.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let processed = self.process(&request).await;
-        crate::logging::request_line(self.webhook_type, &request, &processed, started.elapsed());
+        let elapsed = started.elapsed();
+        crate::logging::request_line(self.webhook_type, &request, &processed, elapsed);
+        if let Some(namespace) = &self.metrics_namespace {
+            crate::metrics::emit(namespace, self.webhook_type, processed.outcome.name(), elapsed);
+        }
         processed.outcome.into_response()
     }
 
