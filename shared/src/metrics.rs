@@ -1,7 +1,8 @@
 //! CloudWatch metrics without an API call: one Embedded Metric Format line per request, which
-//! CloudWatch Logs turns into metrics. `Requests` and `Duration`, by webhook type and outcome
-//! (`forwarded`, `duplicate`, `unauthorized`, `bad_body`, `store_failed`, `forward_failed`, ...),
-//! so processed, duplicate, rejected-by-reason and failed-by-stage are all one metric's slices.
+//! CloudWatch Logs turns into metrics. `Requests` and `Duration`, by outcome (`forwarded`,
+//! `duplicate`, `unauthorized`, `bad_body`, `store_failed`, `forward_failed`, ...) and by webhook
+//! type, so processed, duplicate, rejected-by-reason and failed-by-stage are one metric's slices.
+//! Two separate dimension sets, not their product: each combination is a billed custom metric.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +27,7 @@ pub fn emf_line(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [["WebhookType", "Outcome"], ["Outcome"]],
+                "Dimensions": [["Outcome"], ["WebhookType"]],
                 "Metrics": [
                     {"Name": "Requests", "Unit": "Count"},
                     {"Name": "Duration", "Unit": "Milliseconds"}

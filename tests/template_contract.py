@@ -1,0 +1,152 @@
+"""template.yaml keeps the receiver's contract: every binary has a function and a route, every
+function gets the variables the code reads, the table matches what the code writes, and the IAM
+actions are exactly the calls the code makes. Facts about the code are read from the Rust
+sources, so a change on either side that breaks the other fails here.
+
+Run by scripts/test.sh with the SAM virtualenv's Python (cfn-lint's decoder reads the `!Ref`
+short forms): python -m unittest tests/template_contract.py
+"""
+
+import pathlib
+import re
+import tomllib
+import unittest
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "shared" / "src"
+
+
+def rust_consts(path):
+    """`pub const NAME: &str = "value";` in a Rust file, as a dict."""
+    return dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', (SRC / path).read_text()))
+
+
+def binaries():
+    """The [[bin]] name of every function crate."""
+    names = []
+    for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
+        names += [b["name"] for b in tomllib.loads(manifest.read_text())["bin"]]
+    return names
+
+
+def sdk_calls(path):
+    """The SDK operations a Rust file calls, as IAM actions (`.put_item()` -> PutItem)."""
+    calls = re.findall(r"\.\s*(put_item|update_item|delete_item|get_item|put_events)\(\)", (SRC / path).read_text())
+    return {"".join(word.title() for word in call.split("_")) for call in calls}
+
+
+def ref(name):
+    return {"Ref": name}
+
+
+def get_att(resource, attribute):
+    return {"Fn::GetAtt": [resource, attribute]}
+
+
+class TemplateContract(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        template, matches = decode(str(ROOT / "template.yaml"))
+        assert not matches, matches
+        cls.template = template
+        cls.resources = template["Resources"]
+        cls.functions = {
+            name: r for name, r in cls.resources.items() if r["Type"] == "AWS::Serverless::Function"
+        }
+        cls.globals = template["Globals"]["Function"]
+
+    def function_of(self, binary):
+        found = [
+            (name, f)
+            for name, f in self.functions.items()
+            if f["Metadata"]["BuildProperties"]["Binary"] == binary
+        ]
+        self.assertEqual(len(found), 1, f"one function builds {binary}")
+        return found[0]
+
+    def test_every_binary_has_one_function_and_one_post_route(self):
+        self.assertEqual(len(binaries()), 7)
+        self.assertEqual(len(self.functions), len(binaries()), "no function without a binary")
+        for binary in binaries():
+            name, function = self.function_of(binary)
+            self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
+            events = list(function["Properties"]["Events"].values())
+            self.assertEqual(len(events), 1, name)
+            self.assertEqual(events[0]["Type"], "HttpApi")
+            route = events[0]["Properties"]
+            self.assertEqual(route["ApiId"], ref("HttpApi"))
+            self.assertEqual(route["Method"], "POST")
+            self.assertEqual(route["Path"], f"/sendblue/{binary}")
+            self.assertEqual(function["Properties"]["Role"], get_att("ReceiverRole", "Arn"))
+            outputs = [o["Value"]["Fn::Sub"] for o in self.template["Outputs"].values() if "Fn::Sub" in o["Value"]]
+            self.assertIn(f"/sendblue/{binary}", [o[o.index("/sendblue"):] for o in outputs], "URL output")
+
+    def test_runtime_is_the_custom_al2023_runtime_with_a_short_timeout(self):
+        self.assertEqual(self.globals["Runtime"], "provided.al2023")
+        self.assertEqual(self.globals["Handler"], "bootstrap")
+        self.assertEqual(self.globals["Architectures"], [ref("Architecture")])
+        timeout = self.template["Parameters"]["FunctionTimeoutSeconds"]
+        self.assertLess(timeout["MaxValue"], 45, "well under Sendblue's 45 s")
+
+    def test_functions_get_every_variable_the_code_reads(self):
+        read_by_code = {v for k, v in rust_consts("config.rs").items() if k == v}
+        self.assertIn("DEDUP_TABLE_NAME", read_by_code)
+        env = self.globals["Environment"]["Variables"]
+        deployed = read_by_code - {"RECEIVER_MODE"}
+        self.assertEqual(set(env), deployed)
+        self.assertNotIn("RECEIVER_MODE", env, "a deployed function never runs in local mode")
+        self.assertEqual(env["DEDUP_TABLE_NAME"], ref("DedupTable"))
+        self.assertEqual(env["EVENT_BUS_NAME"], ref("EventBus"))
+        self.assertEqual(env["SENDBLUE_WEBHOOK_SECRETS"], ref("SendblueWebhookSecrets"))
+
+    def test_secrets_are_a_no_echo_parameter_without_default(self):
+        secrets = self.template["Parameters"]["SendblueWebhookSecrets"]
+        self.assertTrue(secrets["NoEcho"])
+        self.assertNotIn("Default", secrets)
+
+    def test_body_limit_parameter_matches_the_code_ceiling(self):
+        match = re.search(r"MAX_BODY_BYTES_CEILING: usize = ([\d\s*]+);", (SRC / "config.rs").read_text())
+        ceiling = eval(match.group(1))  # a product of literals, e.g. `240 * 1024`
+        parameter = self.template["Parameters"]["MaxBodyBytes"]
+        self.assertEqual((parameter["Default"], parameter["MaxValue"]), (ceiling, ceiling))
+
+    def test_table_key_and_ttl_match_what_the_store_writes(self):
+        attributes = rust_consts("dedup/dynamodb.rs")
+        table = self.resources["DedupTable"]["Properties"]
+        self.assertEqual(table["KeySchema"], [{"AttributeName": attributes["PK"], "KeyType": "HASH"}])
+        self.assertEqual(table["AttributeDefinitions"], [{"AttributeName": attributes["PK"], "AttributeType": "S"}])
+        self.assertEqual(table["TimeToLiveSpecification"], {"AttributeName": attributes["EXPIRES_AT"], "Enabled": True})
+        self.assertEqual(table["BillingMode"], "PAY_PER_REQUEST")
+        self.assertTrue(table["SSESpecification"]["SSEEnabled"])
+        self.assertEqual(self.resources["DedupTable"]["DeletionPolicy"], "Retain")
+
+    def test_iam_actions_are_exactly_the_calls_the_code_makes(self):
+        statements = self.resources["ReceiverRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        by_sid = {s["Sid"]: s for s in statements}
+        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["DedupClaims"]["Action"]}
+        self.assertEqual(dynamodb, sdk_calls("dedup/dynamodb.rs"))
+        self.assertEqual(by_sid["DedupClaims"]["Resource"], get_att("DedupTable", "Arn"))
+        self.assertEqual({by_sid["ForwardEvents"]["Action"].removeprefix("events:")}, sdk_calls("forward/eventbridge.rs"))
+        self.assertEqual(by_sid["ForwardEvents"]["Resource"], get_att("EventBus", "Arn"))
+        log_groups = {r["Fn::GetAtt"][0] for r in by_sid["OwnLogs"]["Resource"]}
+        own = {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in self.functions.values()}
+        self.assertEqual(log_groups, own)
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            self.assertFalse(any("*" in a for a in actions), statement)
+            self.assertNotEqual(statement["Resource"], "*", statement)
+        self.assertEqual([s["Sid"] for s in statements], ["DedupClaims", "ForwardEvents", "OwnLogs"])
+
+    def test_alarms_watch_the_namespace_the_functions_emit_to(self):
+        namespace = self.globals["Environment"]["Variables"]["METRICS_NAMESPACE"]
+        for name in ["ForwardFailedAlarm", "StoreFailedAlarm"]:
+            self.assertEqual(self.resources[name]["Properties"]["Namespace"], namespace)
+        outcomes = re.findall(r'=> "([a-z_]+)",', (SRC / "answer.rs").read_text())
+        self.assertIn("forward_failed", outcomes)
+        self.assertIn("store_failed", outcomes)
+
+
+if __name__ == "__main__":
+    unittest.main()
