@@ -54,6 +54,13 @@ impl<W: Write + Send> EventSink for JsonLinesSink<W> {
             detail,
         })
         .map_err(|e| ForwardError(e.to_string()))?;
+        // The body is spliced in as sent and may be pretty-printed. JSON strings cannot hold a
+        // raw line break, so every one is white space between tokens: flatten it to a space.
+        for byte in &mut line {
+            if matches!(*byte, b'\n' | b'\r') {
+                *byte = b' ';
+            }
+        }
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         out.write_all(&line)

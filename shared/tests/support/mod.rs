@@ -2,6 +2,8 @@
 //! and clients for the emulated AWS that `scripts/test.sh` starts (DynamoDB Local, moto).
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod proxy;
+
 use std::path::PathBuf;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -51,8 +53,10 @@ pub fn body_with(webhook_type: WebhookType, fields: &[(&str, Value)]) -> String 
     body.to_string()
 }
 
+/// The configuration a function would read, without EMF metrics (their stdout lines are noise
+/// in test output; `metrics.rs` tests them).
 pub fn config(backend: Backend) -> Config {
-    Config::from_lookup(|name| match name {
+    let config = Config::from_lookup(|name| match name {
         "SENDBLUE_WEBHOOK_SECRETS" => Some(format!("old-secret,{SECRET}")),
         "RECEIVER_MODE" if backend == Backend::Local => Some("local".into()),
         "DEDUP_TABLE_NAME" => match &backend {
@@ -65,7 +69,8 @@ pub fn config(backend: Backend) -> Config {
         },
         _ => None,
     })
-    .expect("test configuration is valid")
+    .expect("test configuration is valid");
+    Config { metrics_namespace: None, ..config }
 }
 
 pub type MemoryReceiver = Receiver<MemoryStore, JsonLinesSink<Vec<u8>>>;
@@ -112,6 +117,14 @@ fn endpoint(variable: &str) -> String {
     })
 }
 
+pub fn dynamodb_endpoint() -> String {
+    endpoint("SENDBLUE_TEST_DYNAMODB_ENDPOINT")
+}
+
+pub fn moto_endpoint() -> String {
+    endpoint("SENDBLUE_TEST_MOTO_ENDPOINT")
+}
+
 async fn sdk_config(endpoint_url: String) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -137,8 +150,13 @@ pub struct Delivered {
 
 impl Emulators {
     pub async fn connect() -> Self {
-        let dynamodb = sdk_config(endpoint("SENDBLUE_TEST_DYNAMODB_ENDPOINT")).await;
-        let moto = sdk_config(endpoint("SENDBLUE_TEST_MOTO_ENDPOINT")).await;
+        Self::connect_to(&dynamodb_endpoint(), &moto_endpoint()).await
+    }
+
+    /// Clients for other endpoints (a fault proxy in front of the emulators).
+    pub async fn connect_to(dynamodb_endpoint: &str, moto_endpoint: &str) -> Self {
+        let dynamodb = sdk_config(dynamodb_endpoint.to_owned()).await;
+        let moto = sdk_config(moto_endpoint.to_owned()).await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&dynamodb),
             eventbridge: aws_sdk_eventbridge::Client::new(&moto),
@@ -243,22 +261,48 @@ impl Emulators {
             if messages.is_empty() {
                 return delivered;
             }
-            for message in messages {
+            let mut receipts = Vec::new();
+            for (i, message) in messages.iter().enumerate() {
                 let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
                 delivered.push(Delivered {
                     source: event["source"].as_str().unwrap().to_owned(),
                     detail_type: event["detail-type"].as_str().unwrap().to_owned(),
                     detail: event["detail"].clone(),
                 });
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+                receipts.push(
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(message.receipt_handle().unwrap())
+                        .build()
+                        .unwrap(),
+                );
             }
+            self.sqs
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(receipts))
+                .send()
+                .await
+                .unwrap();
         }
+    }
+
+    /// The dedup item of `pk`, read consistently.
+    pub async fn item(
+        &self,
+        table: &str,
+        pk: &str,
+    ) -> Option<sendblue_webhooks::dedup::StoredClaim> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        output.item.map(|item| sendblue_webhooks::dedup::parse_item(&item).unwrap())
     }
 
     pub fn store(&self, table: &str) -> DynamoDbStore {
@@ -279,4 +323,40 @@ impl Emulators {
         let backend = Backend::Aws { table_name: table.into(), bus_name: bus.into() };
         Receiver::new(webhook_type, &config(backend), self.store(table), self.sink(bus))
     }
+}
+
+/// Sendblue's retry policy: the first attempt, then up to this many more while the answer is 5xx.
+pub const SENDBLUE_RETRIES: usize = 3;
+
+/// Delivers as Sendblue does, returning every attempt's status. `before_attempt(n)` runs
+/// before attempt `n` (0-based), e.g. to heal an injected fault; `pause` is the back-off.
+pub async fn deliver_with_retries<S: DedupStore, E: EventSink>(
+    receiver: &Receiver<S, E>,
+    request: impl Fn() -> Request,
+    mut before_attempt: impl FnMut(usize),
+    pause: std::time::Duration,
+) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for attempt in 0..=SENDBLUE_RETRIES {
+        before_attempt(attempt);
+        let status = receiver.handle(request()).await.status().as_u16();
+        statuses.push(status);
+        if status < 500 {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    statuses
+}
+
+/// How often each `(detail type, dedup key)` reached the bus.
+pub fn forward_counts(
+    delivered: &[Delivered],
+) -> std::collections::HashMap<(String, String), usize> {
+    let mut counts = std::collections::HashMap::new();
+    for event in delivered {
+        let key = event.detail["metadata"]["dedup_key"].as_str().unwrap().to_owned();
+        *counts.entry((event.detail_type.clone(), key)).or_insert(0) += 1;
+    }
+    counts
 }

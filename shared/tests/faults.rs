@@ -1,0 +1,179 @@
+//! Faults injected on real sockets (a TCP proxy between the SDK clients and the emulators),
+//! with deliveries driven by Sendblue's retry policy: nothing lost, nothing forwarded twice
+//! outside the one documented window.
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_http::RequestExt;
+use sendblue_webhooks::config::Backend;
+use sendblue_webhooks::dedup::{ClaimStatus, DynamoDbStore};
+use sendblue_webhooks::forward::{EventBridgeSink, EventSink, ForwardError, OutgoingEvent};
+use sendblue_webhooks::{Receiver, WebhookType};
+use serde_json::json;
+use support::proxy::{Fault, FaultProxy};
+use support::*;
+
+const ROUNDS: usize = 12;
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// The emulators directly (to set up and read back) and through a proxy each (for receivers).
+struct Rig {
+    direct: Emulators,
+    via_proxies: Emulators,
+    dynamodb_proxy: FaultProxy,
+    eventbridge_proxy: FaultProxy,
+    table: String,
+    bus: String,
+    queue: String,
+}
+
+impl Rig {
+    async fn start() -> Self {
+        let dynamodb_proxy = FaultProxy::start(&dynamodb_endpoint()).await;
+        let eventbridge_proxy = FaultProxy::start(&moto_endpoint()).await;
+        let direct = Emulators::connect().await;
+        let via_proxies =
+            Emulators::connect_to(&dynamodb_proxy.endpoint, &eventbridge_proxy.endpoint).await;
+        let table = direct.create_table().await;
+        let (bus, queue) = direct.create_bus().await;
+        Self { direct, via_proxies, dynamodb_proxy, eventbridge_proxy, table, bus, queue }
+    }
+
+    fn receiver(&self) -> Receiver<DynamoDbStore, EventBridgeSink> {
+        self.via_proxies.receiver(WebhookType::Receive, &self.table, &self.bus)
+    }
+
+    async fn claim_status(&self, handle: &str) -> Option<ClaimStatus> {
+        self.direct.item(&self.table, &format!("receive#{handle}")).await.map(|item| item.status)
+    }
+}
+
+fn receive_body(handle: &str) -> String {
+    body_with(WebhookType::Receive, &[("message_handle", json!(handle))])
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// `ROUNDS` events, each delivered while `fault` is set on `proxy` for the first 1 to 3 attempts
+/// and healed after; checks every failed attempt's answer and that it left no claim behind.
+async fn heals_without_loss(rig: &Rig, proxy: &FaultProxy, fault: Fault, failed_status: u16) {
+    let receiver = rig.receiver();
+    let mut handles = Vec::new();
+    for round in 0..ROUNDS {
+        let handle = unique("fault");
+        let failing_attempts = round % SENDBLUE_RETRIES + 1;
+        let body = receive_body(&handle);
+        let statuses = deliver_with_retries(
+            &receiver,
+            || with_body(WebhookType::Receive, body.clone()),
+            |attempt| proxy.set(if attempt < failing_attempts { fault } else { Fault::Pass }),
+            PAUSE,
+        )
+        .await;
+        let mut expected = vec![failed_status; failing_attempts];
+        expected.push(200);
+        assert_eq!(statuses, expected, "round {round}");
+        handles.push(handle);
+    }
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
+    for handle in &handles {
+        assert_eq!(counts.get(&("receive".into(), handle.clone())), Some(&1), "{handle}");
+        assert_eq!(rig.claim_status(handle).await, Some(ClaimStatus::Completed));
+    }
+    assert_eq!(counts.len(), ROUNDS, "lost 0, forwarded twice 0");
+}
+
+#[tokio::test]
+async fn eventbridge_unreachable_answers_502_releases_the_claim_and_the_retry_forwards_once() {
+    let rig = Rig::start().await;
+    heals_without_loss(&rig, &rig.eventbridge_proxy, Fault::Refuse, 502).await;
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_answers_500_forwards_nothing_and_the_retry_forwards_once() {
+    let rig = Rig::start().await;
+    heals_without_loss(&rig, &rig.dynamodb_proxy, Fault::Refuse, 500).await;
+}
+
+#[tokio::test]
+async fn a_hanging_eventbridge_times_out_into_a_502_and_no_claim() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("hang");
+    rig.eventbridge_proxy.set(Fault::Delay(Duration::from_secs(30)));
+    let started = std::time::Instant::now();
+    let (status, _) =
+        answer(&receiver, with_body(WebhookType::Receive, receive_body(&handle))).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 502);
+    assert!(waited < Duration::from_secs(8), "answered within the SDK timeouts: {waited:?}");
+    assert_eq!(rig.claim_status(&handle).await, None, "the claim was released");
+
+    rig.eventbridge_proxy.set(Fault::Pass);
+    let (status, _) =
+        answer(&receiver, with_body(WebhookType::Receive, receive_body(&handle))).await;
+    assert_eq!(status, 200);
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1);
+}
+
+/// Forwards through EventBridge, then cuts DynamoDB: the completion write fails.
+struct CutStoreAfterForward<'a> {
+    sink: EventBridgeSink,
+    dynamodb_proxy: &'a FaultProxy,
+}
+
+impl EventSink for CutStoreAfterForward<'_> {
+    async fn forward(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
+        let result = self.sink.forward(event).await;
+        self.dynamodb_proxy.set(Fault::Refuse);
+        result
+    }
+}
+
+/// The documented window: the event is delivered but not marked completed, so a duplicate gets
+/// 503 until the lease ends and is then forwarded a second time, with the same dedup key.
+#[tokio::test]
+async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded_again() {
+    let rig = Rig::start().await;
+    let config = config(Backend::Aws { table_name: rig.table.clone(), bus_name: rig.bus.clone() });
+    let sink = CutStoreAfterForward {
+        sink: rig.via_proxies.sink(&rig.bus),
+        dynamodb_proxy: &rig.dynamodb_proxy,
+    };
+    let cutting =
+        Receiver::new(WebhookType::Receive, &config, rig.via_proxies.store(&rig.table), sink);
+    let healthy = rig.receiver();
+    let handle = unique("completion");
+    // Longer than the SDK's 5 s operation timeout, which the failing completion may use up.
+    let lease_ms = 8_000;
+    let request = || {
+        let mut context = lambda_http::Context::default();
+        context.deadline = now_ms() + lease_ms;
+        with_body(WebhookType::Receive, receive_body(&handle)).with_lambda_context(context)
+    };
+
+    assert_eq!(answer(&cutting, request()).await, (200, json!({"status": "OK"})), "delivered");
+    rig.dynamodb_proxy.set(Fault::Pass);
+    let item = rig.direct.item(&rig.table, &format!("receive#{handle}")).await.unwrap();
+    assert_eq!(item.status, ClaimStatus::InProgress);
+    assert_eq!(answer(&healthy, request()).await.0, 503, "within the lease");
+
+    tokio::time::sleep(Duration::from_millis(item.lease_until_ms + 100 - now_ms())).await;
+    assert_eq!(
+        answer(&healthy, request()).await,
+        (200, json!({"status": "OK"})),
+        "after the lease"
+    );
+    assert_eq!(answer(&healthy, request()).await.1["duplicate"], true, "then a plain duplicate");
+
+    let delivered = rig.direct.drain(&rig.queue).await;
+    assert_eq!(delivered.len(), 2, "the one documented double delivery");
+    assert_eq!(
+        delivered[0].detail["metadata"]["dedup_key"],
+        delivered[1].detail["metadata"]["dedup_key"]
+    );
+}
