@@ -222,3 +222,18 @@ async fn a_key_in_progress_is_answered_503_with_retry_after() {
     assert!((8..=9).contains(&retry_after), "{retry_after}");
     assert!(printed_events(&receiver).is_empty());
 }
+
+#[tokio::test]
+async fn content_length_is_never_trusted() {
+    let receiver = memory_receiver(WebhookType::CallLog);
+    let limit = MAX_BODY_BYTES_CEILING;
+    let too_big = format!("{{\"call_id\":\"c\",\"pad\":\"{}\"}}", "x".repeat(limit));
+    let mut request = with_body(WebhookType::CallLog, too_big.clone());
+    request.headers_mut().insert("content-length", "10".parse().unwrap());
+    let message = format!("body is {} bytes; the limit is {limit}", too_big.len());
+    assert_refused(&receiver, request, 413, &message).await;
+
+    let mut request = fixture("call-log");
+    request.headers_mut().insert("content-length", "999999999".parse().unwrap());
+    assert_eq!(answer(&receiver, request).await.0, 200, "the body decides, not the header");
+}

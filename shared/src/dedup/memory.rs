@@ -12,17 +12,6 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// The stored item, as a DynamoDB `GetItem` would show it.
-    pub fn get(&self, pk: &str) -> Option<StoredClaim> {
-        self.items().get(pk).cloned()
-    }
-
-    /// Writes an item as is, for tests that need a state no claim would produce (an expired
-    /// item that TTL has not yet deleted, say).
-    pub fn put(&self, pk: &str, item: StoredClaim) {
-        self.items().insert(pk.to_owned(), item);
-    }
-
     pub fn len(&self) -> usize {
         self.items().len()
     }

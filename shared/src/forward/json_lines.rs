@@ -25,11 +25,6 @@ impl<W: Write + Send> JsonLinesSink<W> {
         Self { out: Mutex::new(out) }
     }
 
-    /// The writer, with everything forwarded so far.
-    pub fn into_inner(self) -> W {
-        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Runs `f` on the writer, e.g. to read a `Vec<u8>` in a test.
     pub fn inspect<T>(&self, f: impl FnOnce(&W) -> T) -> T {
         f(&self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
