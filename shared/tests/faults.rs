@@ -93,6 +93,16 @@ async fn eventbridge_unreachable_answers_502_releases_the_claim_and_the_retry_fo
     heals_without_loss(&rig, &rig.eventbridge_proxy, Fault::Refuse, 502).await;
 }
 
+/// What EventBridge answers when it refuses an entry: HTTP 200, the failure inside.
+const PUT_EVENTS_ENTRY_FAILED: &str = r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"injected"}]}"#;
+
+#[tokio::test]
+async fn a_put_events_entry_failure_is_a_502_with_no_claim_and_the_retry_forwards_once() {
+    let rig = Rig::start().await;
+    heals_without_loss(&rig, &rig.eventbridge_proxy, Fault::Answer(PUT_EVENTS_ENTRY_FAILED), 502)
+        .await;
+}
+
 #[tokio::test]
 async fn dynamodb_unreachable_answers_500_forwards_nothing_and_the_retry_forwards_once() {
     let rig = Rig::start().await;

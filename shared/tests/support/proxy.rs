@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -17,6 +18,9 @@ pub enum Fault {
     Refuse,
     /// Hold every new connection this long before forwarding (past the SDK's timeouts, a hang).
     Delay(Duration),
+    /// Answer every request with HTTP 200 and this JSON body instead of the server: a protocol
+    /// level fault, such as a PutEvents answer that reports a failed entry.
+    Answer(&'static str),
 }
 
 pub struct FaultProxy {
@@ -60,6 +64,7 @@ async fn relay(
 ) {
     match fault {
         Fault::Refuse => return,
+        Fault::Answer(body) => return answer(client, body).await,
         Fault::Delay(delay) => tokio::time::sleep(delay).await,
         Fault::Pass => {}
     }
@@ -68,4 +73,30 @@ async fn relay(
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
         _ = cut.changed() => {}
     }
+}
+
+/// Reads one HTTP/1.1 request (headers, then `content-length` bytes) and answers it with `body`.
+async fn answer(mut client: TcpStream, body: &str) {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let Ok(read @ 1..) = client.read(&mut chunk).await else { return };
+        request.extend_from_slice(&chunk[..read]);
+        let Some(headers_end) = request.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let headers = String::from_utf8_lossy(&request[..headers_end]).to_ascii_lowercase();
+        let content_length: usize = headers
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |value| value.trim().parse().unwrap_or(0));
+        if request.len() >= headers_end + 4 + content_length {
+            break;
+        }
+    }
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.write_all(response.as_bytes()).await;
+    let _ = client.shutdown().await;
 }
