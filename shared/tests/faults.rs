@@ -99,8 +99,22 @@ const PUT_EVENTS_ENTRY_FAILED: &str = r#"{"FailedEntryCount":1,"Entries":[{"Erro
 #[tokio::test]
 async fn a_put_events_entry_failure_is_a_502_with_no_claim_and_the_retry_forwards_once() {
     let rig = Rig::start().await;
-    heals_without_loss(&rig, &rig.eventbridge_proxy, Fault::Answer(PUT_EVENTS_ENTRY_FAILED), 502)
-        .await;
+    heals_without_loss(
+        &rig,
+        &rig.eventbridge_proxy,
+        Fault::Answer(200, PUT_EVENTS_ENTRY_FAILED),
+        502,
+    )
+    .await;
+}
+
+/// DynamoDB's answer when a partition is over its throughput.
+const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected"}"#;
+
+#[tokio::test]
+async fn dynamodb_throttling_on_the_claim_answers_500_and_the_retry_forwards_once() {
+    let rig = Rig::start().await;
+    heals_without_loss(&rig, &rig.dynamodb_proxy, Fault::Answer(400, THROTTLED), 500).await;
 }
 
 #[tokio::test]

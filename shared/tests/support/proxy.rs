@@ -18,9 +18,9 @@ pub enum Fault {
     Refuse,
     /// Hold every new connection this long before forwarding (past the SDK's timeouts, a hang).
     Delay(Duration),
-    /// Answer every request with HTTP 200 and this JSON body instead of the server: a protocol
-    /// level fault, such as a PutEvents answer that reports a failed entry.
-    Answer(&'static str),
+    /// Answer every request with this HTTP status and JSON body instead of the server: a
+    /// protocol-level fault (a PutEvents entry failure, DynamoDB throttling).
+    Answer(u16, &'static str),
 }
 
 pub struct FaultProxy {
@@ -64,7 +64,7 @@ async fn relay(
 ) {
     match fault {
         Fault::Refuse => return,
-        Fault::Answer(body) => return answer(client, body).await,
+        Fault::Answer(status, body) => return answer(client, status, body).await,
         Fault::Delay(delay) => tokio::time::sleep(delay).await,
         Fault::Pass => {}
     }
@@ -75,8 +75,8 @@ async fn relay(
     }
 }
 
-/// Reads one HTTP/1.1 request (headers, then `content-length` bytes) and answers it with `body`.
-async fn answer(mut client: TcpStream, body: &str) {
+/// Reads one HTTP/1.1 request (headers, then `content-length` bytes) and answers it.
+async fn answer(mut client: TcpStream, status: u16, body: &str) {
     let mut request = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -93,7 +93,7 @@ async fn answer(mut client: TcpStream, body: &str) {
         }
     }
     let response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\n\
+        "HTTP/1.1 {status} Injected\r\ncontent-type: application/x-amz-json-1.1\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
