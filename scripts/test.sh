@@ -41,7 +41,7 @@ log "smoke test: the local run forwards every sample event"
 cargo build --workspace --bins --quiet # what cargo lambda watch runs, built before the first request
 local_port=$(free_port)
 PORT=$local_port start_server local-run "$local_port" scripts/local.sh --quiet
-scripts/send-samples.sh "http://127.0.0.1:$local_port/lambda-url"
+scripts/send-samples.sh "http://127.0.0.1:$local_port/sendblue"
 python3 - "$tools/local-run.log" <<'PY'
 import json, sys
 types = sorted(json.loads(l)["DetailType"] for l in open(sys.argv[1]) if l.startswith('{"Source"'))
