@@ -16,69 +16,15 @@ again (a duplicate), and another new event. Measured per run, for the function p
 import argparse
 import json
 import os
+import pathlib
 import statistics
 import subprocess
-import threading
+import sys
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-class RuntimeApi(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, events):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.events = list(events)
-        self.marks = {}  # name -> perf_counter
-        self.answers = []
-        self.done = threading.Event()
-        self.served = 0
-
-    def mark(self, name):
-        self.marks.setdefault(name, time.perf_counter())
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        api = self.server
-        if not self.path.endswith("/runtime/invocation/next"):
-            return self.reply(404, b"{}")
-        api.mark(f"next{api.served}")
-        if api.served >= len(api.events):
-            api.done.set()
-            time.sleep(3600)  # no more work: the driver kills the process
-            return
-        event = api.events[api.served]
-        api.served += 1
-        deadline_ms = int(time.time() * 1000) + 10_000
-        self.reply(200, event, {
-            "Lambda-Runtime-Aws-Request-Id": str(uuid.uuid4()),
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
-            "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
-        })
-
-    def do_POST(self):
-        api = self.server
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        api.mark(f"answer{len(api.answers)}")
-        api.answers.append((self.path, body))
-        self.reply(202, b"{}")
-
-    def reply(self, status, body, headers=None):
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
+from runtime_api import RuntimeApi  # noqa: E402
 
 
 def with_handle(event_text, handle):
@@ -105,8 +51,7 @@ def one_run(args, env):
     event_text = open(args.event).read()
     first, second = (with_handle(event_text, f"bench-{uuid.uuid4()}") for _ in range(2))
     api = RuntimeApi([first, first, second])
-    threading.Thread(target=api.serve_forever, daemon=True).start()
-    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.start())
     started = time.perf_counter()
     process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

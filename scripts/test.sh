@@ -49,6 +49,9 @@ expected = sorted(["receive", "outbound", "typing_indicator", "call_log", "line_
 assert types == expected, f"forwarded {types}, expected {expected}"
 PY
 
+log "crash test: the receive binary killed after its claim"
+"$tools/venv/bin/python" -m unittest -v tests/crash_test.py 2>&1 | tee "$tools/crash-test.log"
+
 stop_servers
 
 # arm64 needs the aarch64 standard library, which this machine cannot install: x86_64 here.
@@ -58,10 +61,11 @@ log "sam build (x86_64)"
 ls -l "$tools"/sam-build/*/bootstrap
 
 # One closing line for the whole run: cargo's per-binary results added up, plus the smoke test.
-python3 - "$tools/cargo-test.log" "$tools/template-test.log" <<'PY'
+python3 - "$tools/cargo-test.log" "$tools/template-test.log" "$tools/crash-test.log" <<'PY'
 import re, sys
-cargo, template = (open(path).read() for path in sys.argv[1:])
+cargo, *python_runs = (open(path).read() for path in sys.argv[1:])
 counts = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", cargo)]
-passed = sum(p for p, _ in counts) + int(re.search(r"Ran (\d+) tests?", template).group(1)) + 1  # + smoke
+passed = sum(p for p, _ in counts) + 1  # + the smoke test
+passed += sum(int(re.search(r"Ran (\d+) tests?", run).group(1)) for run in python_runs)
 print(f"total: {passed} passed, {sum(f for _, f in counts)} failed")
 PY

@@ -1,0 +1,136 @@
+"""A real crash: the `receive` binary, run through a Lambda Runtime API as Lambda runs it, is
+killed (SIGKILL) after it claimed an event, while its PutEvents call hangs. A retry before the
+lease (the invocation's deadline) ends is answered 503; a retry after it forwards the event, once.
+
+Run by scripts/test.sh, with the emulators' endpoints in the environment and the debug binaries
+built: python -m unittest tests/crash_test.py
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from runtime_api import RuntimeApi  # noqa: E402
+
+BINARY = ROOT / "target" / "debug" / "receive"
+LEASE_MS = 3_000
+
+
+def black_hole(test):
+    """An endpoint that accepts connections and never answers: a hanging EventBridge."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    test.addCleanup(listener.close)
+    held = []
+
+    def accept():
+        while True:
+            held.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+class KilledAfterTheClaim(unittest.TestCase):
+    def setUp(self):
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        self.dynamodb_url = os.environ["SENDBLUE_TEST_DYNAMODB_ENDPOINT"]
+        self.moto_url = os.environ["SENDBLUE_TEST_MOTO_ENDPOINT"]
+        self.dynamodb = session.client("dynamodb", endpoint_url=self.dynamodb_url)
+        self.sqs = session.client("sqs", endpoint_url=self.moto_url)
+        events = session.client("events", endpoint_url=self.moto_url)
+        suffix = uuid.uuid4().hex[:12]
+        self.table, self.bus = f"crash-{suffix}", f"crash-{suffix}"
+        self.dynamodb.create_table(
+            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        events.create_event_bus(Name=self.bus)
+        self.queue_url = self.sqs.create_queue(QueueName=f"crash-{suffix}")["QueueUrl"]
+        events.put_rule(Name="all", EventBusName=self.bus, EventPattern='{"source":["sendblue"]}')
+        events.put_targets(Rule="all", EventBusName=self.bus, Targets=[
+            {"Id": "queue", "Arn": f"arn:aws:sqs:us-east-1:123456789012:crash-{suffix}"}])
+
+        self.handle = f"crash-{uuid.uuid4()}"
+        event = json.loads((ROOT / "events" / "receive.json").read_text())
+        body = json.loads(event["body"])
+        body["message_handle"] = self.handle
+        event["body"] = json.dumps(body)
+        self.event = json.dumps(event).encode()
+
+    def start(self, api, eventbridge_url):
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_LAMBDA_RUNTIME_API": api.start(),
+            "AWS_LAMBDA_FUNCTION_NAME": "receive",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": eventbridge_url,
+            "DEDUP_TABLE_NAME": self.table,
+            "EVENT_BUS_NAME": self.bus,
+            "SENDBLUE_WEBHOOK_SECRETS": "local-dev-secret",
+        }
+        return subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def deliver(self):
+        """One delivery through a fresh, healthy process; returns the answer's status code."""
+        api = RuntimeApi([self.event], deadline_ms=LEASE_MS)
+        process = self.start(api, self.moto_url)
+        try:
+            self.assertTrue(api.done.wait(20), "the function answered")
+        finally:
+            process.kill()
+            process.wait()
+            api.shutdown()
+        return json.loads(api.answers[0][1])["statusCode"]
+
+    def claim(self):
+        key = {"pk": {"S": f"receive#{self.handle}"}}
+        return self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+
+    def forwarded(self):
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["detail"]["metadata"]["dedup_key"] for m in messages]
+
+    def test_a_retry_waits_for_the_lease_then_forwards_once(self):
+        api = RuntimeApi([self.event], deadline_ms=LEASE_MS)
+        dying = self.start(api, black_hole(self))
+        try:
+            for _ in range(200):
+                if self.claim():
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("the function never claimed the event")
+        finally:
+            dying.kill()
+            dying.wait()
+            api.shutdown()
+        claim = self.claim()
+        self.assertEqual(claim["status"]["S"], "IN_PROGRESS")
+        self.assertEqual(api.answers, [], "killed before answering")
+
+        self.assertEqual(self.deliver(), 503, "a retry within the lease")
+        lease_until_ms = int(claim["lease_until_ms"]["N"])
+        time.sleep(max(0, lease_until_ms / 1000 - time.time()) + 0.2)
+        self.assertEqual(self.deliver(), 200, "a retry after the lease")
+        self.assertEqual(self.deliver(), 200, "then a duplicate")
+        self.assertEqual(self.forwarded(), [self.handle], "forwarded exactly once")
+
+
+if __name__ == "__main__":
+    unittest.main()
