@@ -98,7 +98,9 @@ async fn a_thousand_shuffled_deliveries_with_repeats_forward_every_key_once() {
     }
     rng.shuffle(&mut deliveries);
 
-    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    // Bounded so that moto (one Python process) answers within the SDK's timeouts: a PutEvents
+    // that times out after EventBridge took it is the at-least-once case the README documents.
+    let limit = Arc::new(tokio::sync::Semaphore::new(8));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (t, body)) in deliveries.into_iter().enumerate() {
         let instances = &receivers.iter().find(|(rt, _)| *rt == t).unwrap().1;
@@ -107,16 +109,20 @@ async fn a_thousand_shuffled_deliveries_with_repeats_forward_every_key_once() {
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.unwrap();
             let request = || with_body(t, body.clone());
-            deliver_with_retries(&receiver, request, |_| {}, Duration::from_millis(200)).await
+            deliver_with_retries(&receiver, request, |_| {}, Duration::from_millis(500)).await
         });
     }
     let attempts = tasks.join_all().await;
-    let lost: Vec<_> = attempts.iter().filter(|a| *a.last().unwrap() != 200).collect();
-    assert!(lost.is_empty(), "deliveries that never got a 200: {lost:?}");
+    // A repeat may still find its key in progress after Sendblue's last retry (503): nothing is
+    // lost as long as the delivery holding the key forwarded it, which the counts below check.
+    let failed: Vec<_> = attempts.iter().filter(|a| !matches!(a.last(), Some(200 | 503))).collect();
+    assert!(failed.is_empty(), "deliveries that failed: {failed:?}");
+    let gave_up_in_progress = attempts.iter().filter(|a| a.last() == Some(&503)).count();
 
     let counts = forward_counts(&aws.drain(&queue).await);
     let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "forwarded more than once: {twice:?}");
-    assert_eq!(counts.len(), UNIQUE, "every distinct event forwarded");
+    assert_eq!(counts.len(), UNIQUE, "every distinct event forwarded (lost 0)");
+    eprintln!("{gave_up_in_progress} repeats still in progress after the last retry");
     eprintln!("1000 deliveries, {UNIQUE} distinct: lost 0, duplicated 0");
 }
