@@ -12,6 +12,11 @@ use sendblue_webhooks::WebhookType;
 use serde_json::Value;
 use support::*;
 
+/// Cases per property: 1,500 in the test command; `HOSTILE_INPUT_CASES` for a longer run.
+fn cases() -> u32 {
+    std::env::var("HOSTILE_INPUT_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1500)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
 }
@@ -77,7 +82,7 @@ fn any_type() -> impl Strategy<Value = WebhookType> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_bytes_are_answered_and_refusals_change_nothing(
