@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs all seven functions locally with no AWS account: `cargo lambda watch` serves each one at
+# Runs all eight functions locally with no AWS account: `cargo lambda watch` serves each one at
 # http://127.0.0.1:${PORT:-9000}/sendblue/<function>, the path it has once deployed (the router in
 # Cargo.toml), with in-memory dedup, and prints every forwarded event as a JSON line
 # (scripts/local.env). Extra arguments go to cargo lambda watch.

@@ -45,7 +45,7 @@ scripts/send-samples.sh "http://127.0.0.1:$local_port/sendblue"
 python3 - "$tools/local-run.log" <<'PY'
 import json, sys
 types = sorted(json.loads(l)["DetailType"] for l in open(sys.argv[1]) if l.startswith('{"Source"'))
-expected = sorted(["receive", "outbound", "typing_indicator", "call_log", "line_blocked", "line_assigned", "contact_created"])
+expected = sorted(["receive", "outbound", "typing_indicator", "call_log", "line_blocked", "line_assigned", "contact_created", "status_callback"])
 assert types == expected, f"forwarded {types}, expected {expected}"
 PY
 

@@ -66,8 +66,13 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual(len(found), 1, f"one function builds {binary}")
         return found[0]
 
+    def route_of(self, binary):
+        """The path API Gateway serves `binary` at: the status callback's ends in its token."""
+        token = rust_consts("verify.rs")["TOKEN_PATH_PARAMETER"]
+        return f"/sendblue/{binary}" + (f"/{{{token}}}" if binary == "status-callback" else "")
+
     def test_every_binary_has_one_function_and_one_post_route(self):
-        self.assertEqual(len(binaries()), 7)
+        self.assertEqual(len(binaries()), 8)
         self.assertEqual(len(self.functions), len(binaries()), "no function without a binary")
         for binary in binaries():
             name, function = self.function_of(binary)
@@ -78,10 +83,11 @@ class TemplateContract(unittest.TestCase):
             route = events[0]["Properties"]
             self.assertEqual(route["ApiId"], ref("HttpApi"))
             self.assertEqual(route["Method"], "POST")
-            self.assertEqual(route["Path"], f"/sendblue/{binary}")
+            self.assertEqual(route["Path"], self.route_of(binary))
             self.assertEqual(function["Properties"]["Role"], get_att("ReceiverRole", "Arn"))
             outputs = [o["Value"]["Fn::Sub"] for o in self.template["Outputs"].values() if "Fn::Sub" in o["Value"]]
-            self.assertIn(f"/sendblue/{binary}", [o[o.index("/sendblue"):] for o in outputs], "URL output")
+            urls = [o[o.index("/sendblue"):] for o in outputs]
+            self.assertIn(self.route_of(binary).removesuffix("{token}"), urls, "URL output")
 
     def test_runtime_is_the_custom_al2023_runtime_with_a_short_timeout(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
@@ -93,18 +99,26 @@ class TemplateContract(unittest.TestCase):
     def test_functions_get_every_variable_the_code_reads(self):
         read_by_code = {v for k, v in rust_consts("config.rs").items() if k == v}
         self.assertIn("DEDUP_TABLE_NAME", read_by_code)
-        env = self.globals["Environment"]["Variables"]
-        deployed = read_by_code - {"RECEIVER_MODE"}
-        self.assertEqual(set(env), deployed)
-        self.assertNotIn("RECEIVER_MODE", env, "a deployed function never runs in local mode")
-        self.assertEqual(env["DEDUP_TABLE_NAME"], ref("DedupTable"))
-        self.assertEqual(env["EVENT_BUS_NAME"], ref("EventBus"))
-        self.assertEqual(env["SENDBLUE_WEBHOOK_SECRETS"], ref("SendblueWebhookSecrets"))
+        guarded = {"SENDBLUE_WEBHOOK_SECRETS": ref("SendblueWebhookSecrets"), "SENDBLUE_CALLBACK_TOKENS": ref("StatusCallbackTokens")}
+        shared = self.globals["Environment"]["Variables"]
+        self.assertEqual(set(shared), read_by_code - {"RECEIVER_MODE"} - set(guarded))
+        self.assertEqual(shared["DEDUP_TABLE_NAME"], ref("DedupTable"))
+        self.assertEqual(shared["EVENT_BUS_NAME"], ref("EventBus"))
+        for binary in binaries():
+            name, function = self.function_of(binary)
+            own = function["Properties"]["Environment"]["Variables"]
+            # Each function holds only the proof it checks (config.rs: secrets_variable).
+            variable = "SENDBLUE_CALLBACK_TOKENS" if binary == "status-callback" else "SENDBLUE_WEBHOOK_SECRETS"
+            self.assertEqual(own, {variable: guarded[variable]}, name)
+            self.assertNotIn("RECEIVER_MODE", own, "a deployed function never runs in local mode")
 
-    def test_secrets_are_a_no_echo_parameter_without_default(self):
-        secrets = self.template["Parameters"]["SendblueWebhookSecrets"]
-        self.assertTrue(secrets["NoEcho"])
-        self.assertNotIn("Default", secrets)
+    def test_secrets_and_tokens_are_no_echo_parameters_without_default(self):
+        for name in ["SendblueWebhookSecrets", "StatusCallbackTokens"]:
+            secrets = self.template["Parameters"][name]
+            self.assertTrue(secrets["NoEcho"], name)
+            self.assertNotIn("Default", secrets, name)
+        minimum = re.search(r"MIN_CALLBACK_TOKEN_CHARS: usize = (\d+);", (SRC / "config.rs").read_text()).group(1)
+        self.assertIn("{%s,}" % minimum, self.template["Parameters"]["StatusCallbackTokens"]["AllowedPattern"])
 
     def test_body_limit_parameter_matches_the_code_ceiling(self):
         match = re.search(r"MAX_BODY_BYTES_CEILING: usize = ([\d\s*]+);", (SRC / "config.rs").read_text())

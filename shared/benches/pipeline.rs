@@ -55,13 +55,15 @@ fn steps(c: &mut Criterion) {
 /// A local receiver whose events go nowhere (a `Vec` would grow with every iteration).
 fn receiver(webhook_type: WebhookType) -> Receiver<MemoryStore, JsonLinesSink<std::io::Sink>> {
     let sink = JsonLinesSink::new(std::io::sink());
-    Receiver::new(webhook_type, &config(Backend::Local), MemoryStore::default(), sink)
+    Receiver::new(webhook_type, &config(webhook_type, Backend::Local), MemoryStore::default(), sink)
 }
 
 /// A body of `webhook_type` whose key is new for every `n`.
 fn unique_body(webhook_type: WebhookType, n: usize) -> String {
     let field = match webhook_type {
-        WebhookType::Receive | WebhookType::Outbound => "message_handle",
+        WebhookType::Receive | WebhookType::Outbound | WebhookType::StatusCallback => {
+            "message_handle"
+        }
         WebhookType::TypingIndicator => "timestamp",
         WebhookType::CallLog => "call_id",
         WebhookType::ContactCreated => "contact_id",

@@ -168,7 +168,7 @@ mod tests {
             (405, &"POST".parse::<lambda_http::http::HeaderValue>().unwrap())
         );
         assert_eq!(body["status"], "ERROR");
-        let (status, body, _) = answer(Outcome::Unauthorized(AuthError::Missing));
+        let (status, body, _) = answer(Outcome::Unauthorized(AuthError::MissingSecret));
         assert_eq!(
             (status, body["message"].as_str()),
             (401, Some("missing sb-signing-secret header"))

@@ -26,7 +26,7 @@ pub fn sdk_timeouts() -> TimeoutConfig {
 /// Runs the receiver of `webhook_type` on the Lambda runtime until the process ends.
 pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
     crate::logging::init();
-    let config = Config::from_env().inspect_err(|error| {
+    let config = Config::from_env(webhook_type.guard()).inspect_err(|error| {
         tracing::error!(%error, webhook_type = webhook_type.sendblue_name(), "configuration");
     })?;
     match &config.backend {

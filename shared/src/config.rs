@@ -3,12 +3,13 @@
 //! A deployed function fails closed: a missing table, bus or secret stops it with an error that
 //! names the variable. The in-memory local mode must be asked for by name.
 
-use crate::verify::AcceptedSecrets;
+use crate::verify::{self, AcceptedSecrets, Guard};
 
 pub const RECEIVER_MODE: &str = "RECEIVER_MODE";
 pub const DEDUP_TABLE_NAME: &str = "DEDUP_TABLE_NAME";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const SENDBLUE_WEBHOOK_SECRETS: &str = "SENDBLUE_WEBHOOK_SECRETS";
+pub const SENDBLUE_CALLBACK_TOKENS: &str = "SENDBLUE_CALLBACK_TOKENS";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const DEDUP_TTL_SECONDS: &str = "DEDUP_TTL_SECONDS";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
@@ -16,6 +17,10 @@ pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 
 pub const DEFAULT_EVENT_SOURCE: &str = "sendblue";
 pub const DEFAULT_DEDUP_TTL_SECONDS: u64 = 24 * 60 * 60;
+
+/// A callback token is the only thing between the internet and the bus, and it travels in URLs
+/// that end up in other systems' logs: at least 128 bits written as hex.
+pub const MIN_CALLBACK_TOKEN_CHARS: usize = 32;
 
 /// The largest body accepted, and the default. An EventBridge entry may be 256 KiB in all;
 /// this leaves 16 KiB for the source, detail type and metadata (a dedup key is at most a few
@@ -34,6 +39,7 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub backend: Backend,
+    /// The secrets (or, for status callbacks, the URL tokens) accepted as proof of origin.
     pub secrets: AcceptedSecrets,
     pub event_source: String,
     pub dedup_ttl_seconds: u64,
@@ -50,14 +56,25 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// The variable holding what `guard` checks against.
+pub const fn secrets_variable(guard: Guard) -> &'static str {
+    match guard {
+        Guard::SigningSecretHeader => SENDBLUE_WEBHOOK_SECRETS,
+        Guard::UrlToken => SENDBLUE_CALLBACK_TOKENS,
+    }
+}
+
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(guard: Guard) -> Result<Self, ConfigError> {
+        Self::from_lookup(guard, |name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `lookup`, so tests need not touch the process
-    /// environment. A variable set to only white space counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Reads the configuration of a function guarded by `guard` through `lookup`, so tests need
+    /// not touch the process environment. A variable set to only white space counts as unset.
+    pub fn from_lookup(
+        guard: Guard,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
 
@@ -69,8 +86,18 @@ impl Config {
             Some("local") => Backend::Local,
             Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
         };
-        let secrets = AcceptedSecrets::from_list(&required(SENDBLUE_WEBHOOK_SECRETS)?)
-            .map_err(|_| ConfigError::Missing(SENDBLUE_WEBHOOK_SECRETS))?;
+        let secrets_variable = secrets_variable(guard);
+        let secrets_list = required(secrets_variable)?;
+        if guard == Guard::UrlToken
+            && verify::list_entries(&secrets_list).any(|t| t.len() < MIN_CALLBACK_TOKEN_CHARS)
+        {
+            return Err(invalid(
+                secrets_variable,
+                &format!("each token must be at least {MIN_CALLBACK_TOKEN_CHARS} characters"),
+            ));
+        }
+        let secrets = AcceptedSecrets::from_list(&secrets_list)
+            .map_err(|_| ConfigError::Missing(secrets_variable))?;
 
         let event_source = get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
         if event_source.len() > 256 || event_source.starts_with("aws.") {
@@ -128,7 +155,7 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> =
             vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Config::from_lookup(|name| vars.get(name).cloned())
+        Config::from_lookup(Guard::SigningSecretHeader, |name| vars.get(name).cloned())
     }
 
     const AWS: [(&str, &str); 3] =
@@ -180,6 +207,27 @@ mod tests {
             config(&[(RECEIVER_MODE, "memory"), (SENDBLUE_WEBHOOK_SECRETS, "s")]),
             Err(ConfigError::Invalid { name: RECEIVER_MODE, .. })
         ));
+    }
+
+    #[test]
+    fn status_callbacks_read_long_tokens_not_secrets() {
+        let token = "0123456789abcdef".repeat(2);
+        let read = |tokens: &str| {
+            Config::from_lookup(Guard::UrlToken, |name| match name {
+                RECEIVER_MODE => Some("local".into()),
+                SENDBLUE_WEBHOOK_SECRETS => Some("a-secret".into()),
+                SENDBLUE_CALLBACK_TOKENS => Some(tokens.into()),
+                _ => None,
+            })
+        };
+        let config = read(&format!("{token}, {token}ff")).unwrap();
+        assert!(config.secrets.accepts(token.as_bytes()));
+        assert!(!config.secrets.accepts(b"a-secret"), "webhook secrets open no callback URL");
+        assert!(matches!(
+            read(&format!("{token},short")),
+            Err(ConfigError::Invalid { name: SENDBLUE_CALLBACK_TOKENS, .. })
+        ));
+        assert_eq!(read(" , ").unwrap_err(), ConfigError::Missing(SENDBLUE_CALLBACK_TOKENS));
     }
 
     #[test]

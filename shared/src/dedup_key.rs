@@ -74,7 +74,9 @@ fn key_source(webhook_type: WebhookType) -> KeySource {
     match webhook_type {
         WebhookType::Receive => KeySource::Fields(&["message_handle"]),
         // One message passes through QUEUED, SENT, DELIVERED...: each status is its own event.
-        WebhookType::Outbound => KeySource::Fields(&["message_handle", "status"]),
+        WebhookType::Outbound | WebhookType::StatusCallback => {
+            KeySource::Fields(&["message_handle", "status"])
+        }
         WebhookType::TypingIndicator => {
             KeySource::Fields(&["number", "from_number", "is_typing", "timestamp"])
         }

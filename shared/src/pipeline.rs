@@ -1,4 +1,4 @@
-//! The one request pipeline every function runs: method, secret, size, body, key, claim,
+//! The one request pipeline every function runs: method, secret or token, size, body, key, claim,
 //! forward, complete. Each step's failure is an `Outcome`, answered as DESIGN.md's table says.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -101,7 +101,7 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         if request.method() != Method::POST {
             return Err(Outcome::MethodNotAllowed);
         }
-        self.secrets.verify(request.headers()).map_err(Outcome::Unauthorized)?;
+        self.secrets.verify(self.webhook_type.guard(), request).map_err(Outcome::Unauthorized)?;
         // lambda_http has already decoded a base64 body, so this is the decoded size.
         let body: &[u8] = request.body();
         if body.len() > self.max_body_bytes {

@@ -1,26 +1,45 @@
-//! Sendblue's shared-secret check.
+//! Proof that a delivery comes from Sendblue.
 //!
 //! Sendblue sends the configured secret verbatim in `sb-signing-secret` (no HMAC, no timestamp),
 //! so the only defence is comparing it with every accepted secret without leaking, through
 //! timing, how much of it matched. Both sides are hashed first: SHA-256 digests have one length,
 //! so neither the length of a secret nor the position of the first differing byte shows.
+//! Status callbacks carry no header at all; an unguessable token in their URL, compared the same
+//! way, stands in for the secret.
 
 use std::fmt;
 
 use lambda_http::http::HeaderMap;
+use lambda_http::{Request, RequestExt};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 /// The header Sendblue puts the secret in. `HeaderMap` lookups ignore case.
 pub const SECRET_HEADER: &str = "sb-signing-secret";
 
+/// The path parameter of the status-callback route (`/sendblue/status-callback/{token}`).
+pub const TOKEN_PATH_PARAMETER: &str = "token";
+
+/// Where a type's proof travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The `sb-signing-secret` header, checked against `SENDBLUE_WEBHOOK_SECRETS`.
+    SigningSecretHeader,
+    /// The last segment of the URL, checked against `SENDBLUE_CALLBACK_TOKENS`.
+    UrlToken,
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("missing sb-signing-secret header")]
-    Missing,
+    MissingSecret,
     #[error("invalid sb-signing-secret")]
-    Invalid,
+    InvalidSecret,
+    #[error("missing callback token in the URL")]
+    MissingToken,
+    #[error("invalid callback token")]
+    InvalidToken,
 }
 
 /// The configuration named no secret at all.
@@ -38,12 +57,7 @@ pub struct AcceptedSecrets {
 impl AcceptedSecrets {
     /// Parses a comma-separated list: entries are trimmed, empty entries ignored.
     pub fn from_list(list: &str) -> Result<Self, NoSecrets> {
-        let digests: Vec<_> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| digest(s.as_bytes()))
-            .collect();
+        let digests: Vec<_> = list_entries(list).map(|s| digest(s.as_bytes())).collect();
         if digests.is_empty() {
             return Err(NoSecrets);
         }
@@ -68,15 +82,40 @@ impl AcceptedSecrets {
         matched.into()
     }
 
+    /// Checks the proof `guard` names.
+    pub fn verify(&self, guard: Guard, request: &Request) -> Result<(), AuthError> {
+        match guard {
+            Guard::SigningSecretHeader => self.verify_header(request.headers()),
+            Guard::UrlToken => self.verify_token(
+                request
+                    .path_parameters_ref()
+                    .and_then(|parameters| parameters.first(TOKEN_PATH_PARAMETER)),
+            ),
+        }
+    }
+
     /// Checks the request's `sb-signing-secret` header.
-    pub fn verify(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        let presented = headers.get(SECRET_HEADER).ok_or(AuthError::Missing)?;
+    pub fn verify_header(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let presented = headers.get(SECRET_HEADER).ok_or(AuthError::MissingSecret)?;
         if self.accepts(presented.as_bytes()) {
             Ok(())
         } else {
-            Err(AuthError::Invalid)
+            Err(AuthError::InvalidSecret)
         }
     }
+
+    fn verify_token(&self, presented: Option<&str>) -> Result<(), AuthError> {
+        match presented {
+            None | Some("") => Err(AuthError::MissingToken),
+            Some(token) if self.accepts(token.as_bytes()) => Ok(()),
+            Some(_) => Err(AuthError::InvalidToken),
+        }
+    }
+}
+
+/// The entries of a comma-separated list of secrets or tokens: trimmed, empty ones dropped.
+pub fn list_entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl fmt::Debug for AcceptedSecrets {
@@ -118,28 +157,55 @@ mod tests {
     fn header_name_is_case_insensitive() {
         let secrets = AcceptedSecrets::from_list("s3cret").unwrap();
         for name in ["sb-signing-secret", "SB-Signing-Secret", "SB-SIGNING-SECRET"] {
-            assert_eq!(secrets.verify(&headers(name, b"s3cret")), Ok(()), "{name}");
+            assert_eq!(secrets.verify_header(&headers(name, b"s3cret")), Ok(()), "{name}");
         }
     }
 
     #[test]
     fn wrong_empty_long_and_near_miss_secrets_are_refused() {
         let secrets = AcceptedSecrets::from_list("s3cret,other").unwrap();
-        assert_eq!(secrets.verify(&HeaderMap::new()), Err(AuthError::Missing));
+        assert_eq!(secrets.verify_header(&HeaderMap::new()), Err(AuthError::MissingSecret));
         assert_eq!(
-            secrets.verify(&headers("x-sendblue-secret", b"s3cret")),
-            Err(AuthError::Missing)
+            secrets.verify_header(&headers("x-sendblue-secret", b"s3cret")),
+            Err(AuthError::MissingSecret)
         );
         let long = "s3cret".repeat(10_000);
         for near_miss in
             ["", "s3cre", "s3crett", "S3cret", "s3cret ", " s3cret", "s3cret,other", &long]
         {
             assert_eq!(
-                secrets.verify(&headers("sb-signing-secret", near_miss.as_bytes())),
-                Err(AuthError::Invalid),
+                secrets.verify_header(&headers("sb-signing-secret", near_miss.as_bytes())),
+                Err(AuthError::InvalidSecret),
                 "{near_miss:?}"
             );
         }
+    }
+
+    fn with_token(token: Option<&str>) -> Request {
+        let parameters: std::collections::HashMap<String, String> =
+            token.map(|t| (TOKEN_PATH_PARAMETER.to_owned(), t.to_owned())).into_iter().collect();
+        Request::default().with_path_parameters(parameters)
+    }
+
+    #[test]
+    fn url_token_is_checked_and_the_header_is_not_enough() {
+        let token = "a".repeat(40);
+        let tokens = AcceptedSecrets::from_list(&format!("{token},{}", "b".repeat(40))).unwrap();
+        let guard = Guard::UrlToken;
+        assert_eq!(tokens.verify(guard, &with_token(Some(&token))), Ok(()));
+        assert_eq!(tokens.verify(guard, &with_token(Some(&"b".repeat(40)))), Ok(()));
+        assert_eq!(tokens.verify(guard, &with_token(None)), Err(AuthError::MissingToken));
+        assert_eq!(tokens.verify(guard, &with_token(Some(""))), Err(AuthError::MissingToken));
+        for near_miss in [&token[1..], &format!("{token}a"), &token.to_uppercase()] {
+            assert_eq!(
+                tokens.verify(guard, &with_token(Some(near_miss))),
+                Err(AuthError::InvalidToken)
+            );
+        }
+        let mut header_only = with_token(None);
+        header_only.headers_mut().insert(SECRET_HEADER, HeaderValue::from_str(&token).unwrap());
+        assert_eq!(tokens.verify(guard, &header_only), Err(AuthError::MissingToken));
+        assert_eq!(tokens.verify(Guard::SigningSecretHeader, &header_only), Ok(()));
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! The seven webhook types Sendblue delivers.
+//! The seven webhook types Sendblue delivers, and the per-message status callback.
 //!
 //! Sendblue's bodies carry no type field (only `call_log` names itself), so the type is decided
 //! by which URL, and therefore which Lambda binary, received the delivery.
 
 use std::fmt;
 
-/// One webhook type, named as Sendblue's management API names it.
+use crate::verify::Guard;
+
+/// One kind of delivery, named as Sendblue's management API names it (`status_callback` is ours:
+/// Sendblue has no name for it, as it is given per send-message request, not registered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WebhookType {
     Receive,
@@ -15,10 +18,25 @@ pub enum WebhookType {
     LineBlocked,
     LineAssigned,
     ContactCreated,
+    StatusCallback,
 }
 
 impl WebhookType {
-    pub const ALL: [WebhookType; 7] = [
+    /// Every type, one Lambda function each.
+    pub const ALL: [WebhookType; 8] = [
+        WebhookType::Receive,
+        WebhookType::Outbound,
+        WebhookType::TypingIndicator,
+        WebhookType::CallLog,
+        WebhookType::LineBlocked,
+        WebhookType::LineAssigned,
+        WebhookType::ContactCreated,
+        WebhookType::StatusCallback,
+    ];
+
+    /// The types registered through Sendblue's webhook management API (all but
+    /// `status_callback`, whose URL goes on each send-message request instead).
+    pub const REGISTRABLE: [WebhookType; 7] = [
         WebhookType::Receive,
         WebhookType::Outbound,
         WebhookType::TypingIndicator,
@@ -38,6 +56,7 @@ impl WebhookType {
             WebhookType::LineBlocked => "line_blocked",
             WebhookType::LineAssigned => "line_assigned",
             WebhookType::ContactCreated => "contact_created",
+            WebhookType::StatusCallback => "status_callback",
         }
     }
 
@@ -51,6 +70,16 @@ impl WebhookType {
             WebhookType::LineBlocked => "line-blocked",
             WebhookType::LineAssigned => "line-assigned",
             WebhookType::ContactCreated => "contact-created",
+            WebhookType::StatusCallback => "status-callback",
+        }
+    }
+
+    /// What proves a delivery comes from Sendblue: status callbacks arrive without any `sb-*`
+    /// header, so their URL carries the proof instead.
+    pub const fn guard(self) -> Guard {
+        match self {
+            WebhookType::StatusCallback => Guard::UrlToken,
+            _ => Guard::SigningSecretHeader,
         }
     }
 
@@ -78,5 +107,7 @@ mod tests {
             assert_eq!(t.binary_name().replace('-', "_"), t.sendblue_name());
         }
         assert_eq!(WebhookType::from_name("status"), None);
+        assert!(!WebhookType::REGISTRABLE.contains(&WebhookType::StatusCallback));
+        assert_eq!(WebhookType::REGISTRABLE.len() + 1, WebhookType::ALL.len());
     }
 }

@@ -61,7 +61,7 @@ fn event_body(webhook_type: WebhookType, n: usize) -> String {
     let id = format!("id-{n:05}");
     let fields = match webhook_type {
         WebhookType::Receive => vec![("message_handle", json!(id))],
-        WebhookType::Outbound => {
+        WebhookType::Outbound | WebhookType::StatusCallback => {
             let status = ["QUEUED", "SENT", "DELIVERED"][n % 3];
             vec![("message_handle", json!(format!("m-{}", n / 3))), ("status", json!(status))]
         }
@@ -85,10 +85,10 @@ async fn a_thousand_shuffled_deliveries_with_repeats_forward_every_key_once() {
         receivers.push((t, instances(2, &table, &bus, t).await));
     }
 
-    // 700 distinct events spread over the seven types, 300 repeats of random ones, shuffled.
+    // 700 distinct events spread over the eight functions, 300 repeats of random ones, shuffled.
     let mut rng = fastrand::Rng::with_seed(7);
     let mut deliveries: Vec<(WebhookType, String)> = (0..UNIQUE)
-        .map(|n| WebhookType::ALL[n % 7])
+        .map(|n| WebhookType::ALL[n % WebhookType::ALL.len()])
         .enumerate()
         .map(|(n, t)| (t, event_body(t, n)))
         .collect();

@@ -163,7 +163,10 @@ impl EventSink for CutStoreAfterForward<'_> {
 #[tokio::test]
 async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded_again() {
     let rig = Rig::start().await;
-    let config = config(Backend::Aws { table_name: rig.table.clone(), bus_name: rig.bus.clone() });
+    let config = config(
+        WebhookType::Receive,
+        Backend::Aws { table_name: rig.table.clone(), bus_name: rig.bus.clone() },
+    );
     let sink = CutStoreAfterForward {
         sink: rig.via_proxies.sink(&rig.bus),
         dynamodb_proxy: &rig.dynamodb_proxy,

@@ -4,7 +4,7 @@
 mod support;
 
 use lambda_http::http::Method;
-use lambda_http::Body;
+use lambda_http::{Body, RequestExt};
 use sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;
 use sendblue_webhooks::dedup::{Claim, DedupStore};
 use sendblue_webhooks::payload::{MessageStatus, Payload};
@@ -42,6 +42,7 @@ fn every_payload_fixture_reads_into_its_typed_payload() {
             Payload::CallLog(c) => assert_eq!(c.duration, Some(120)),
             Payload::LineBlocked(l) | Payload::LineAssigned(l) => assert!(!l.fields.is_empty()),
             Payload::ContactCreated(c) => assert!(c.contact_id.is_some()),
+            Payload::StatusCallback(m) => assert_eq!(m.status, Some(MessageStatus::Delivered)),
         }
     }
 }
@@ -124,6 +125,37 @@ async fn bad_fixtures_are_refused_and_change_nothing() {
     .await;
     let call_log = memory_receiver(WebhookType::CallLog);
     assert_refused(&call_log, fixture("bad/call-log-null-key"), 400, "missing field call_id").await;
+}
+
+/// Status callbacks carry no header: only a token in their URL opens them, and neither proof
+/// opens the other's door.
+#[tokio::test]
+async fn status_callbacks_need_the_url_token_and_nothing_else_will_do() {
+    let callbacks = memory_receiver(WebhookType::StatusCallback);
+    assert_refused(
+        &callbacks,
+        fixture("bad/status-callback-wrong-token"),
+        401,
+        "invalid callback token",
+    )
+    .await;
+    let mut no_token = fixture("status-callback")
+        .with_path_parameters(std::collections::HashMap::<String, String>::new());
+    no_token.headers_mut().insert("sb-signing-secret", SECRET.parse().unwrap());
+    assert_refused(&callbacks, no_token, 401, "missing callback token in the URL").await;
+
+    let receive = memory_receiver(WebhookType::Receive);
+    let mut token_as_secret = fixture("receive");
+    token_as_secret.headers_mut().insert("sb-signing-secret", CALLBACK_TOKEN.parse().unwrap());
+    assert_refused(&receive, token_as_secret, 401, "invalid sb-signing-secret").await;
+
+    // Keyed like `outbound`: one event per status of a message.
+    let (status, _) = answer(&callbacks, fixture("status-callback")).await;
+    assert_eq!(status, 200);
+    let event = &printed_events(&callbacks)[0];
+    assert_eq!(event["DetailType"], "status_callback");
+    let handle = event["Detail"]["data"]["message_handle"].as_str().unwrap();
+    assert_eq!(event["Detail"]["metadata"]["dedup_key"], format!("{handle}#DELIVERED"));
 }
 
 #[tokio::test]

@@ -34,8 +34,10 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 }
 
 /// What must never appear in a log line.
-const NEVER_LOGGED: [&str; 6] = [
+const NEVER_LOGGED: [&str; 8] = [
     SECRET,
+    CALLBACK_TOKEN,
+    "local-dev-callback-token-0123456789abcdeg",
     "old-secret",
     "not-the-secret",
     "Hello!",
@@ -53,6 +55,7 @@ fn requests() -> Vec<(WebhookType, lambda_http::Request)> {
     for bad in ["wrong-secret", "missing-secret", "get-method", "not-json", "missing-key-field"] {
         requests.push((WebhookType::Receive, fixture(&format!("bad/{bad}"))));
     }
+    requests.push((WebhookType::StatusCallback, fixture("bad/status-callback-wrong-token")));
     requests
 }
 

@@ -57,7 +57,7 @@ async fn a_new_event_costs_three_round_trips_a_duplicate_one_a_refusal_none() {
     for t in WebhookType::ALL {
         let receiver = Receiver::new(
             t,
-            &config(backend.clone()),
+            &config(t, backend.clone()),
             DynamoDbStore::new(dynamodb.clone(), &table),
             EventBridgeSink::new(eventbridge.clone(), &bus),
         );
@@ -68,7 +68,7 @@ async fn a_new_event_costs_three_round_trips_a_duplicate_one_a_refusal_none() {
     }
     let receiver = Receiver::new(
         WebhookType::Receive,
-        &config(backend),
+        &config(WebhookType::Receive, backend),
         DynamoDbStore::new(dynamodb, &table),
         EventBridgeSink::new(eventbridge, &bus),
     );

@@ -33,6 +33,7 @@ pub enum Payload {
     LineBlocked(LineEvent),
     LineAssigned(LineEvent),
     ContactCreated(ContactCreated),
+    StatusCallback(MessageRecord),
 }
 
 impl Payload {
@@ -46,6 +47,7 @@ impl Payload {
             WebhookType::LineBlocked => Payload::LineBlocked(serde_json::from_str(body)?),
             WebhookType::LineAssigned => Payload::LineAssigned(serde_json::from_str(body)?),
             WebhookType::ContactCreated => Payload::ContactCreated(serde_json::from_str(body)?),
+            WebhookType::StatusCallback => Payload::StatusCallback(serde_json::from_str(body)?),
         })
     }
 }

@@ -20,6 +20,8 @@ use serde_json::Value;
 
 /// The secret every fixture in `events/` carries.
 pub const SECRET: &str = "local-dev-secret";
+/// The token in the status-callback fixture's URL.
+pub const CALLBACK_TOKEN: &str = "local-dev-callback-token-0123456789abcdef";
 
 pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -55,9 +57,10 @@ pub fn body_with(webhook_type: WebhookType, fields: &[(&str, Value)]) -> String 
 
 /// The configuration a function would read, without EMF metrics (their stdout lines are noise
 /// in test output; `metrics.rs` tests them).
-pub fn config(backend: Backend) -> Config {
-    let config = Config::from_lookup(|name| match name {
+pub fn config(webhook_type: WebhookType, backend: Backend) -> Config {
+    let config = Config::from_lookup(webhook_type.guard(), |name| match name {
         "SENDBLUE_WEBHOOK_SECRETS" => Some(format!("old-secret,{SECRET}")),
+        "SENDBLUE_CALLBACK_TOKENS" => Some(format!("{},{CALLBACK_TOKEN}", "0".repeat(32))),
         "RECEIVER_MODE" if backend == Backend::Local => Some("local".into()),
         "DEDUP_TABLE_NAME" => match &backend {
             Backend::Aws { table_name, .. } => Some(table_name.clone()),
@@ -78,7 +81,7 @@ pub type MemoryReceiver = Receiver<MemoryStore, JsonLinesSink<Vec<u8>>>;
 pub fn memory_receiver(webhook_type: WebhookType) -> MemoryReceiver {
     Receiver::new(
         webhook_type,
-        &config(Backend::Local),
+        &config(webhook_type, Backend::Local),
         MemoryStore::default(),
         JsonLinesSink::new(Vec::new()),
     )
@@ -321,7 +324,12 @@ impl Emulators {
         bus: &str,
     ) -> Receiver<DynamoDbStore, EventBridgeSink> {
         let backend = Backend::Aws { table_name: table.into(), bus_name: bus.into() };
-        Receiver::new(webhook_type, &config(backend), self.store(table), self.sink(bus))
+        Receiver::new(
+            webhook_type,
+            &config(webhook_type, backend),
+            self.store(table),
+            self.sink(bus),
+        )
     }
 }
 
