@@ -1,0 +1,181 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use sendblue_webhooks::WebhookType;
+
+use crate::api::{API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE, DEFAULT_API_BASE};
+use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
+
+/// Connects the deployed receivers with Sendblue: registers their URLs, rotates the secret,
+/// prints the status-callback URL, and delivers test events as Sendblue does.
+///
+/// Exit codes: 0 done, 2 usage, 3 bad input, 4 Sendblue answered an error, 5 network,
+/// 6 the configuration is not as it must be (read back after a change, or a conflict),
+/// 7 a delivery was not accepted, 8 the stack outputs could not be read.
+#[derive(Debug, Parser)]
+#[command(name = "sendblue-webhooks", version)]
+pub struct Cli {
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the account's webhooks, type by type (secrets masked).
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Show secrets in clear.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Register this stack's URL for every selected type, with POST only (nobody else's webhook
+    /// is touched), then read the configuration back. Running it again changes nothing.
+    Register {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        types: Types,
+        /// The variable holding the secret to register (one of the stack's SendblueWebhookSecrets).
+        #[arg(long, value_name = "NAME", default_value = "SENDBLUE_WEBHOOK_SECRET")]
+        secret_env: String,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove this stack's URLs (and only those) from the selected types, with DELETE.
+    Unregister {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        types: Types,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Switch Sendblue to a new secret without losing a delivery. First deploy with
+    /// SendblueWebhookSecrets=<old>,<new>; this checks that the receivers accept the new one,
+    /// switches Sendblue to it, and reads the configuration back; then deploy with <new> alone.
+    RotateSecret {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        types: Types,
+        /// The variable holding the new secret.
+        #[arg(long, value_name = "NAME", default_value = "SENDBLUE_NEW_WEBHOOK_SECRET")]
+        new_secret_env: String,
+        /// Check and print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the status_callback URL to put on send-message requests.
+    CallbackUrl {
+        #[command(flatten)]
+        target: Target,
+        /// The variable holding the token (one of the stack's StatusCallbackTokens).
+        #[arg(long, value_name = "NAME", default_value = "SENDBLUE_CALLBACK_TOKEN")]
+        token_env: String,
+        /// Make a new random token (256 bits, hex) instead, to add to StatusCallbackTokens.
+        #[arg(long)]
+        new_token: bool,
+    },
+    /// Deliver a webhook body as Sendblue does: POST JSON with sb-signing-secret, 45 s timeout,
+    /// up to 3 retries on 5xx or timeout, printing each attempt.
+    Send {
+        /// The webhook type (receive, outbound, typing_indicator, call_log, line_blocked,
+        /// line_assigned, contact_created, status_callback).
+        #[arg(value_parser = parse_type)]
+        webhook_type: WebhookType,
+        /// A file holding the JSON body, or - for standard input.
+        body: PathBuf,
+        /// The receiver's URL (for status_callback, with its token).
+        #[arg(long)]
+        url: String,
+        /// The secret to send (status callbacks send none).
+        #[arg(long, env = "SENDBLUE_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Seconds to wait for each answer.
+        #[arg(long, default_value_t = SENDBLUE_TIMEOUT_SECS)]
+        timeout_secs: u64,
+        /// Retries after a 5xx, a timeout or no connection.
+        #[arg(long, default_value_t = SENDBLUE_RETRIES)]
+        retries: u32,
+        /// Milliseconds between attempts.
+        #[arg(long, default_value_t = 1000)]
+        retry_delay_ms: u64,
+    },
+}
+
+/// Sendblue's management API and the account's API keys.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of Sendblue's API.
+    #[arg(long, env = "SENDBLUE_API_BASE", default_value = DEFAULT_API_BASE)]
+    pub api_base: String,
+    #[arg(long, env = API_KEY_ID_VARIABLE, hide_env_values = true, hide = true)]
+    pub api_key_id: Option<String>,
+    #[arg(long, env = API_SECRET_KEY_VARIABLE, hide_env_values = true, hide = true)]
+    pub api_secret_key: Option<String>,
+}
+
+/// Which stack: its API's URL, a file of its outputs, or its name.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// The stack's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
+    #[arg(long, value_name = "URL")]
+    pub url_base: Option<String>,
+    /// A file of the stack's outputs: `sam list stack-outputs --output json > outputs.json`.
+    #[arg(long, value_name = "FILE")]
+    pub stack_outputs: Option<PathBuf>,
+    /// The stack's name, read through CloudFormation with your AWS credentials.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Types {
+    /// The types to act on, comma-separated (default: all seven Sendblue webhook types).
+    #[arg(long, value_delimiter = ',', value_parser = parse_registrable_type)]
+    pub types: Vec<WebhookType>,
+}
+
+impl Types {
+    pub fn selected(&self) -> Vec<WebhookType> {
+        if self.types.is_empty() {
+            WebhookType::REGISTRABLE.to_vec()
+        } else {
+            self.types.clone()
+        }
+    }
+}
+
+fn parse_type(name: &str) -> Result<WebhookType, String> {
+    WebhookType::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = WebhookType::ALL.iter().map(|t| t.sendblue_name()).collect();
+        format!("unknown type; one of {}", names.join(", "))
+    })
+}
+
+fn parse_registrable_type(name: &str) -> Result<WebhookType, String> {
+    match parse_type(name)? {
+        WebhookType::StatusCallback => Err(
+            "status_callback is not registered with Sendblue: its URL goes on each send-message \
+             request (see `callback-url`)"
+                .to_owned(),
+        ),
+        webhook_type => Ok(webhook_type),
+    }
+}

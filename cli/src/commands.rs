@@ -1,0 +1,311 @@
+//! Each command: read, plan, change, read back, print.
+
+use std::io::Read;
+use std::time::Duration;
+
+use sendblue_webhooks::config::MIN_CALLBACK_TOKEN_CHARS;
+use sendblue_webhooks::WebhookType;
+use serde_json::json;
+
+use crate::api::{Credentials, ManagementApi, API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE};
+use crate::args::{ApiArgs, Cli, Command, Target};
+use crate::error::CliError;
+use crate::plan::{self, Action, Plan};
+use crate::send::{self, Attempt, Delivery};
+use crate::stack::{self, UrlBase};
+use crate::webhooks::WebhookConfig;
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::List { api, show_secrets } => {
+            let config = connect(&api)?.get().await?;
+            out.config(if show_secrets { config } else { config.masked() });
+        }
+        Command::Register { api, target, types, secret_env, dry_run } => {
+            let api = connect(&api)?;
+            let base = resolve(&target).await?;
+            let secret = variable(&secret_env, "the secret to register")?;
+            let plan = plan::register(&api.get().await?, &base, &types.selected(), &secret)?;
+            apply(&api, &plan, dry_run, &out).await?;
+        }
+        Command::Unregister { api, target, types, dry_run } => {
+            let api = connect(&api)?;
+            let base = resolve(&target).await?;
+            let plan = plan::unregister(&api.get().await?, &base, &types.selected());
+            apply(&api, &plan, dry_run, &out).await?;
+        }
+        Command::RotateSecret { api, target, types, new_secret_env, dry_run } => {
+            let api = connect(&api)?;
+            let base = resolve(&target).await?;
+            let new_secret = variable(&new_secret_env, "the new secret")?;
+            rotate_secret(&api, &base, &types.selected(), &new_secret, dry_run, &out).await?;
+        }
+        Command::CallbackUrl { target, token_env, new_token } => {
+            let base = resolve(&target).await?;
+            let token = if new_token { random_token() } else { variable(&token_env, "the token")? };
+            check_token(&token)?;
+            let url = format!("{}/{token}", base.url_of(WebhookType::StatusCallback));
+            out.callback_url(&url, new_token.then_some(token.as_str()));
+        }
+        Command::Send {
+            webhook_type,
+            body,
+            url,
+            secret,
+            timeout_secs,
+            retries,
+            retry_delay_ms,
+        } => {
+            let secret = match webhook_type {
+                // Sendblue sends status callbacks without any header; neither do we.
+                WebhookType::StatusCallback => None,
+                _ => Some(secret.ok_or_else(|| {
+                    CliError::Input(
+                        "no secret: give --secret or set SENDBLUE_WEBHOOK_SECRET".into(),
+                    )
+                })?),
+            };
+            let delivery = Delivery {
+                url: &url,
+                secret: secret.as_deref(),
+                body: read_body(&body)?,
+                timeout: Duration::from_secs(timeout_secs),
+                retries,
+                retry_delay: Duration::from_millis(retry_delay_ms),
+            };
+            send::deliver(&delivery, |attempt| out.attempt(attempt)).await?;
+        }
+    }
+    Ok(())
+}
+
+fn connect(api: &ApiArgs) -> Result<ManagementApi, CliError> {
+    let missing = |name| CliError::Input(format!("{name} is not set (the account's API keys)"));
+    let credentials = Credentials {
+        key_id: api.api_key_id.clone().ok_or_else(|| missing(API_KEY_ID_VARIABLE))?,
+        secret_key: api.api_secret_key.clone().ok_or_else(|| missing(API_SECRET_KEY_VARIABLE))?,
+    };
+    ManagementApi::new(&api.api_base, credentials)
+}
+
+async fn resolve(target: &Target) -> Result<UrlBase, CliError> {
+    match (&target.url_base, &target.stack_outputs, &target.stack) {
+        (Some(url), _, _) => UrlBase::parse(url),
+        (_, Some(path), _) => stack::from_outputs_file(path),
+        (_, _, Some(name)) => stack::from_stack(name).await,
+        _ => unreachable!("clap requires one of --url-base, --stack-outputs, --stack"),
+    }
+}
+
+/// A secret from the environment: never from the command line, where `ps` and shell history
+/// would keep it.
+fn variable(name: &str, what: &str) -> Result<String, CliError> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| CliError::Input(format!("{name} is not set ({what})")))
+}
+
+fn read_body(path: &std::path::Path) -> Result<String, CliError> {
+    let mut body = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut body).map(drop)
+    } else {
+        std::fs::read_to_string(path).map(|text| body = text)
+    };
+    read.map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+    Ok(body)
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    hex::encode(bytes)
+}
+
+/// The receiver refuses short tokens at start-up; the URL needs no escaping.
+fn check_token(token: &str) -> Result<(), CliError> {
+    let url_safe = token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if token.len() < MIN_CALLBACK_TOKEN_CHARS || !url_safe {
+        return Err(CliError::Input(format!(
+            "a callback token is at least {MIN_CALLBACK_TOKEN_CHARS} characters of A-Z, a-z, 0-9, - and _"
+        )));
+    }
+    Ok(())
+}
+
+/// Makes a register/unregister plan's changes (additions before removals, so a type is never
+/// left without this stack's URL), then reads the configuration back.
+async fn apply(
+    api: &ManagementApi,
+    plan: &Plan,
+    dry_run: bool,
+    out: &Output,
+) -> Result<(), CliError> {
+    out.plan(plan, dry_run);
+    if dry_run || plan.is_noop() {
+        return Ok(());
+    }
+    for (type_name, changes) in plan.by_type(Action::Add) {
+        let hooks: Vec<_> = plan
+            .expected
+            .of(type_name)
+            .iter()
+            .filter(|h| changes.iter().any(|c| c.url == h.url))
+            .cloned()
+            .collect();
+        api.add(type_name, &hooks).await?;
+    }
+    for (type_name, changes) in plan.by_type(Action::Remove) {
+        let urls: Vec<&str> = changes.iter().map(|c| c.url.as_str()).collect();
+        api.remove(type_name, &urls).await?;
+    }
+    verify(api, &plan.expected).await?;
+    out.done("changes made; configuration read back and verified");
+    Ok(())
+}
+
+async fn verify(api: &ManagementApi, expected: &WebhookConfig) -> Result<(), CliError> {
+    let differences = api.get().await?.differences_from(expected);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Mismatch(format!(
+        "Sendblue's configuration, read back, is not what was written:\n  {}",
+        differences.join("\n  ")
+    )))
+}
+
+/// SENDBLUE.md's order: the receivers already accept the new secret (checked here), Sendblue is
+/// switched (one PUT of the whole configuration with only our secrets changed), and the user
+/// then drops the old secret from the stack.
+async fn rotate_secret(
+    api: &ManagementApi,
+    base: &UrlBase,
+    types: &[WebhookType],
+    new_secret: &str,
+    dry_run: bool,
+    out: &Output,
+) -> Result<(), CliError> {
+    for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
+        let url = base.url_of(webhook_type);
+        if !send::accepts_secret(&url, new_secret).await? {
+            return Err(CliError::Mismatch(format!(
+                "{url} does not accept the new secret yet (401): deploy with \
+                 SendblueWebhookSecrets=<old>,<new> first; nothing was changed at Sendblue"
+            )));
+        }
+    }
+    let plan = plan::rotate(&api.get().await?, base, types, new_secret)?;
+    out.plan(&plan, dry_run);
+    if dry_run || plan.is_noop() {
+        return Ok(());
+    }
+    api.replace(&plan.expected).await?;
+    let after = api.get().await?;
+    if !after.differences_from(&plan.expected).is_empty() {
+        // A PUT has been seen to drop a type it did not know, silently: put back, with POST,
+        // whatever went missing, then judge again.
+        for (type_name, hooks) in &plan.expected.by_type {
+            let missing: Vec<_> =
+                hooks.iter().filter(|h| !after.of(type_name).contains(h)).cloned().collect();
+            if !missing.is_empty() {
+                out.warn(&format!(
+                    "Sendblue's PUT dropped {} webhook(s) of {type_name}; adding them back with POST",
+                    missing.len()
+                ));
+                api.add(type_name, &missing).await?;
+            }
+        }
+        verify(api, &plan.expected).await?;
+    }
+    out.done(
+        "Sendblue now sends the new secret; configuration read back and verified.\n\
+         Next: deploy with SendblueWebhookSecrets=<new> alone to stop accepting the old one.",
+    );
+    Ok(())
+}
+
+/// Text for people, or JSON for scripts.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn config(&self, config: WebhookConfig) {
+        if self.json {
+            return println!("{}", json!({ "webhooks": config }));
+        }
+        for (type_name, hooks) in &config.by_type {
+            println!("{type_name}");
+            if hooks.is_empty() {
+                println!("  (none)");
+            }
+            for hook in hooks {
+                match &hook.secret {
+                    Some(secret) => println!("  {}  secret: {secret}", hook.url),
+                    None => println!("  {}  (no secret)", hook.url),
+                }
+            }
+        }
+        println!("globalSecret: {}", config.global_secret.as_deref().unwrap_or("(not set)"));
+    }
+
+    fn plan(&self, plan: &Plan, dry_run: bool) {
+        if self.json {
+            return println!("{}", json!({ "dry_run": dry_run, "plan": plan }));
+        }
+        for change in &plan.changes {
+            let action = match change.action {
+                Action::Add => "add",
+                Action::Remove => "remove",
+                Action::Keep => "unchanged",
+                Action::SetSecret => "new secret",
+            };
+            let secret = if change.with_secret { "with secret" } else { "URL only" };
+            println!("{:<17} {action:<10} {}  ({secret})", change.type_name, change.url);
+        }
+        for warning in &plan.warnings {
+            self.warn(warning);
+        }
+        if dry_run {
+            println!("dry run: nothing changed");
+        } else if plan.is_noop() {
+            println!("nothing to change");
+        }
+    }
+
+    fn callback_url(&self, url: &str, new_token: Option<&str>) {
+        if self.json {
+            return println!("{}", json!({ "url": url, "token": new_token }));
+        }
+        if let Some(token) = new_token {
+            println!("token: {token}");
+            println!("Add it to the stack's StatusCallbackTokens and deploy before using the URL.");
+        }
+        println!("{url}");
+    }
+
+    fn attempt(&self, attempt: &Attempt) {
+        if self.json {
+            return println!("{}", serde_json::to_string(attempt).expect("plain data"));
+        }
+        let answer = match (attempt.status, &attempt.answer, &attempt.error) {
+            (Some(status), answer, _) => format!("{status} {}", answer.as_deref().unwrap_or("")),
+            (None, _, error) => format!("no answer: {}", error.as_deref().unwrap_or("")),
+        };
+        println!("attempt {}: {answer} ({} ms)", attempt.attempt, attempt.duration_ms);
+    }
+
+    fn warn(&self, warning: &str) {
+        eprintln!("warning: {warning}");
+    }
+
+    fn done(&self, message: &str) {
+        if !self.json {
+            println!("{message}");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! What `register`, `unregister` and `rotate-secret` would change, computed from the
+//! configuration read before any change, and the configuration expected after it (which the
+//! commands compare with what they read back).
+
+use sendblue_webhooks::WebhookType;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::stack::UrlBase;
+use crate::webhooks::{Webhook, WebhookConfig};
+
+/// One change to one type's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    pub action: Action,
+    pub url: String,
+    pub with_secret: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// POST: append this webhook.
+    Add,
+    /// DELETE: remove this URL.
+    Remove,
+    /// Already as it must be.
+    Keep,
+    /// PUT: the same URL with the new secret.
+    SetSecret,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    /// The whole configuration once the changes are made.
+    #[serde(skip)]
+    pub expected: WebhookConfig,
+}
+
+impl Plan {
+    pub fn is_noop(&self) -> bool {
+        self.changes.iter().all(|c| c.action == Action::Keep)
+    }
+
+    /// The changes of one action, grouped by type, in the order the types were selected.
+    pub fn by_type(&self, action: Action) -> Vec<(&'static str, Vec<&Change>)> {
+        let mut groups: Vec<(&'static str, Vec<&Change>)> = Vec::new();
+        for change in self.changes.iter().filter(|c| c.action == action) {
+            match groups.iter_mut().find(|(t, _)| *t == change.type_name) {
+                Some((_, changes)) => changes.push(change),
+                None => groups.push((change.type_name, vec![change])),
+            }
+        }
+        groups
+    }
+}
+
+/// The secret a type's webhook is registered with: `contact_created` accepts bare URLs only.
+fn registered_secret(webhook_type: WebhookType, secret: &str) -> Option<String> {
+    (webhook_type != WebhookType::ContactCreated).then(|| secret.to_owned())
+}
+
+/// Exactly this stack's URL for every selected type (with the secret where the type takes one),
+/// no other URL of this stack, and nobody else's webhook touched.
+pub fn register(
+    current: &WebhookConfig,
+    base: &UrlBase,
+    types: &[WebhookType],
+    secret: &str,
+) -> Result<Plan, CliError> {
+    let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
+    for &webhook_type in types {
+        let type_name = webhook_type.sendblue_name();
+        let url = base.url_of(webhook_type);
+        let wanted = Webhook::new(&url, registered_secret(webhook_type, secret));
+        let hooks = current.of(type_name);
+        let ours: Vec<&Webhook> = hooks.iter().filter(|h| h.url == url).collect();
+        if ours.iter().any(|h| h.secret != wanted.secret) {
+            return Err(CliError::Mismatch(format!(
+                "{type_name}: {url} is registered with another secret; \
+                 `rotate-secret` changes it without a gap in deliveries"
+            )));
+        }
+        let with_secret = wanted.secret.is_some();
+        if ours.is_empty() {
+            plan.expected.by_type.entry(type_name.to_owned()).or_default().push(wanted);
+            plan.changes.push(Change { type_name, action: Action::Add, url, with_secret });
+        } else {
+            if ours.len() > 1 {
+                plan.warnings.push(format!(
+                    "{type_name}: {url} is registered {} times, so Sendblue sends each event that \
+                     often (the receiver drops the repeats)",
+                    ours.len()
+                ));
+            }
+            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret });
+        }
+        remove_ours(&mut plan, current, base, webhook_type, |stale| {
+            stale != base.url_of(webhook_type)
+        });
+    }
+    if types.contains(&WebhookType::ContactCreated)
+        && current.global_secret.as_deref() != Some(secret)
+    {
+        plan.warnings.push(
+            "contact_created takes a bare URL: its deliveries carry the account's globalSecret, \
+             which is not this secret, so the receiver will refuse them (401) until globalSecret \
+             is one of the stack's SendblueWebhookSecrets"
+                .to_owned(),
+        );
+    }
+    Ok(plan)
+}
+
+/// Every URL of this stack removed from the selected types; nothing else touched.
+pub fn unregister(current: &WebhookConfig, base: &UrlBase, types: &[WebhookType]) -> Plan {
+    let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
+    for &webhook_type in types {
+        remove_ours(&mut plan, current, base, webhook_type, |_| true);
+    }
+    plan
+}
+
+/// Plans a DELETE of each distinct URL of this stack under `webhook_type` that `selected` picks.
+fn remove_ours(
+    plan: &mut Plan,
+    current: &WebhookConfig,
+    base: &UrlBase,
+    webhook_type: WebhookType,
+    selected: impl Fn(&str) -> bool,
+) {
+    let type_name = webhook_type.sendblue_name();
+    for hook in current.of(type_name) {
+        let remove = base.contains(&hook.url) && selected(&hook.url);
+        let planned = plan.changes.iter().any(|c| c.type_name == type_name && c.url == hook.url);
+        if remove && !planned {
+            plan.changes.push(Change {
+                type_name,
+                action: Action::Remove,
+                url: hook.url.clone(),
+                with_secret: hook.secret.is_some(),
+            });
+        }
+    }
+    if let Some(hooks) = plan.expected.by_type.get_mut(type_name) {
+        hooks.retain(|h| !(base.contains(&h.url) && selected(&h.url)));
+    }
+}
+
+/// The same configuration with this stack's webhooks of the selected types carrying
+/// `new_secret`. `contact_created` is skipped: it has no per-webhook secret.
+pub fn rotate(
+    current: &WebhookConfig,
+    base: &UrlBase,
+    types: &[WebhookType],
+    new_secret: &str,
+) -> Result<Plan, CliError> {
+    let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
+    for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
+        let type_name = webhook_type.sendblue_name();
+        let url = base.url_of(webhook_type);
+        let hooks = plan.expected.by_type.entry(type_name.to_owned()).or_default();
+        let ours: Vec<&mut Webhook> = hooks.iter_mut().filter(|h| h.url == url).collect();
+        if ours.is_empty() {
+            return Err(CliError::Mismatch(format!(
+                "{type_name}: {url} is not registered; run `register` first"
+            )));
+        }
+        let already = ours.iter().all(|h| h.secret.as_deref() == Some(new_secret));
+        for hook in ours {
+            hook.secret = Some(new_secret.to_owned());
+        }
+        let action = if already { Action::Keep } else { Action::SetSecret };
+        plan.changes.push(Change { type_name, action, url, with_secret: true });
+    }
+    if types.contains(&WebhookType::ContactCreated) {
+        plan.warnings.push(
+            "contact_created has no per-webhook secret: it goes on receiving the account's \
+             globalSecret"
+                .to_owned(),
+        );
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const API: &str = "https://abc.execute-api.us-east-1.amazonaws.com/sendblue";
+
+    fn config(value: serde_json::Value) -> WebhookConfig {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn actions(plan: &Plan) -> Vec<(&str, Action, &str)> {
+        plan.changes.iter().map(|c| (c.type_name, c.action, c.url.as_str())).collect()
+    }
+
+    #[test]
+    fn register_adds_ours_keeps_theirs_and_drops_our_stale_urls() {
+        let base = UrlBase::parse(API).unwrap();
+        let current = config(json!({
+            "receive": ["https://theirs.example/hook", {"url": format!("{API}/receive"), "secret": "s"}],
+            "outbound": [format!("{API}/old-outbound")],
+            "globalSecret": "s"
+        }));
+        let types = [WebhookType::Receive, WebhookType::Outbound, WebhookType::ContactCreated];
+        let plan = register(&current, &base, &types, "s").unwrap();
+        assert_eq!(
+            actions(&plan),
+            [
+                ("receive", Action::Keep, format!("{API}/receive").as_str()),
+                ("outbound", Action::Add, &format!("{API}/outbound")),
+                ("outbound", Action::Remove, &format!("{API}/old-outbound")),
+                ("contact_created", Action::Add, &format!("{API}/contact-created")),
+            ]
+        );
+        assert!(plan.warnings.is_empty(), "globalSecret is the secret: {:?}", plan.warnings);
+        let expected = config(json!({
+            "receive": ["https://theirs.example/hook", {"url": format!("{API}/receive"), "secret": "s"}],
+            "outbound": [{"url": format!("{API}/outbound"), "secret": "s"}],
+            "contact_created": [format!("{API}/contact-created")],
+            "globalSecret": "s"
+        }));
+        assert_eq!(plan.expected.differences_from(&expected), Vec::<String>::new());
+
+        let again = register(&plan.expected, &base, &types, "s").unwrap();
+        assert!(again.is_noop(), "{:?}", again.changes);
+    }
+
+    #[test]
+    fn register_refuses_to_overwrite_another_secret() {
+        let base = UrlBase::parse(API).unwrap();
+        let current =
+            config(json!({"receive": [{"url": format!("{API}/receive"), "secret": "old"}]}));
+        let error = register(&current, &base, &[WebhookType::Receive], "new").unwrap_err();
+        assert!(matches!(&error, CliError::Mismatch(m) if m.contains("rotate-secret")), "{error}");
+        assert!(!error.to_string().contains("old"));
+    }
+
+    #[test]
+    fn unregister_removes_only_this_stack() {
+        let base = UrlBase::parse(API).unwrap();
+        let current = config(json!({
+            "receive": ["https://theirs.example/hook", format!("{API}/receive"), format!("{API}/receive")],
+            "call_log": [format!("{API}/call-log")]
+        }));
+        let plan = unregister(&current, &base, &WebhookType::REGISTRABLE);
+        assert_eq!(
+            actions(&plan),
+            [
+                ("receive", Action::Remove, format!("{API}/receive").as_str()),
+                ("call_log", Action::Remove, &format!("{API}/call-log")),
+            ]
+        );
+        assert_eq!(
+            plan.expected.of("receive"),
+            [Webhook::new("https://theirs.example/hook", None)]
+        );
+        assert!(plan.expected.of("call_log").is_empty());
+    }
+
+    #[test]
+    fn rotate_changes_only_our_secrets() {
+        let base = UrlBase::parse(API).unwrap();
+        let current = config(json!({
+            "receive": [{"url": "https://theirs.example/hook", "secret": "theirs"}, {"url": format!("{API}/receive"), "secret": "old"}],
+            "globalSecret": "g"
+        }));
+        let plan = rotate(&current, &base, &[WebhookType::Receive], "new").unwrap();
+        assert_eq!(
+            actions(&plan),
+            [("receive", Action::SetSecret, format!("{API}/receive").as_str())]
+        );
+        assert_eq!(plan.expected.of("receive")[0].secret.as_deref(), Some("theirs"));
+        assert_eq!(plan.expected.of("receive")[1].secret.as_deref(), Some("new"));
+        assert_eq!(plan.expected.global_secret.as_deref(), Some("g"));
+        assert!(rotate(&current, &base, &[WebhookType::Outbound], "new").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! Delivers a body as Sendblue does: POST, JSON, the secret in `sb-signing-secret` (none for
+//! status callbacks, whose URL carries a token), a 45 s wait for the answer, and up to three
+//! retries after a 5xx, a timeout or no connection. 4xx answers are final, as with Sendblue.
+
+use std::time::{Duration, Instant};
+
+use sendblue_webhooks::verify::SECRET_HEADER;
+use serde::Serialize;
+
+use crate::error::{describe_transport, CliError};
+
+/// Sendblue's own limits (SENDBLUE.md): 45 s per attempt, up to 3 retries.
+pub const SENDBLUE_TIMEOUT_SECS: u64 = 45;
+pub const SENDBLUE_RETRIES: u32 = 3;
+
+/// How to deliver.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    pub url: &'a str,
+    pub secret: Option<&'a str>,
+    pub body: String,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// The pause before each retry (Sendblue's schedule is not published).
+    pub retry_delay: Duration,
+}
+
+/// One attempt as printed: the status and body of the answer, or why there was none.
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl Attempt {
+    /// Whether Sendblue would try again after this attempt.
+    fn retryable(&self) -> bool {
+        self.status.is_none_or(|status| status >= 500)
+    }
+
+    fn accepted(&self) -> bool {
+        self.status.is_some_and(|status| (200..300).contains(&status))
+    }
+}
+
+/// Delivers, calling `report` after each attempt; fails unless an attempt got a 2xx.
+pub async fn deliver(
+    delivery: &Delivery<'_>,
+    mut report: impl FnMut(&Attempt),
+) -> Result<Vec<Attempt>, CliError> {
+    let http = reqwest::Client::builder()
+        .timeout(delivery.timeout)
+        .build()
+        .map_err(|e| CliError::Input(format!("HTTP client: {e}")))?;
+    let mut attempts = Vec::new();
+    for number in 1..=delivery.retries + 1 {
+        if number > 1 {
+            tokio::time::sleep(delivery.retry_delay).await;
+        }
+        let attempt = attempt(&http, delivery, number).await;
+        report(&attempt);
+        let done = !attempt.retryable();
+        attempts.push(attempt);
+        if done {
+            break;
+        }
+    }
+    let last = attempts.last().expect("at least one attempt");
+    if last.accepted() {
+        return Ok(attempts);
+    }
+    let tries = attempts.len();
+    Err(CliError::Delivery(match last.status {
+        Some(status) => format!("not accepted: answered {status} after {tries} attempt(s)"),
+        None => format!(
+            "no answer after {tries} attempt(s): {}",
+            last.error.as_deref().unwrap_or("unknown error")
+        ),
+    }))
+}
+
+async fn attempt(http: &reqwest::Client, delivery: &Delivery<'_>, number: u32) -> Attempt {
+    let started = Instant::now();
+    let mut request = http
+        .post(delivery.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(delivery.body.clone());
+    if let Some(secret) = delivery.secret {
+        request = request.header(SECRET_HEADER, secret);
+    }
+    let (status, answer, error) = match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.text().await {
+                Ok(text) => (Some(status), Some(text), None),
+                Err(e) => (None, None, Some(describe_transport(&e))),
+            }
+        }
+        Err(e) => (None, None, Some(describe_transport(&e))),
+    };
+    Attempt {
+        attempt: number,
+        status,
+        answer,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Whether the receiver at `url` accepts `secret`, asked without side effects: the body `[]` is
+/// refused by every receiver (400, nothing stored or forwarded) once the secret is accepted,
+/// and the secret is checked first (401).
+pub async fn accepts_secret(url: &str, secret: &str) -> Result<bool, CliError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(SENDBLUE_TIMEOUT_SECS))
+        .build()
+        .map_err(|e| CliError::Input(format!("HTTP client: {e}")))?;
+    let response = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SECRET_HEADER, secret)
+        .body("[]")
+        .send()
+        .await
+        .map_err(|e| CliError::network(&e))?;
+    match response.status().as_u16() {
+        400 => Ok(true),
+        401 => Ok(false),
+        status => Err(CliError::Mismatch(format!(
+            "{url} answered {status} to a probe; expected 400 (secret accepted) or 401 (refused)"
+        ))),
+    }
+}
