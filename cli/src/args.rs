@@ -8,8 +8,12 @@ use sendblue_webhooks::WebhookType;
 use crate::api::{API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE, DEFAULT_API_BASE};
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
 
-/// Connects the deployed receivers with Sendblue: registers their URLs, rotates the secret,
-/// prints the status-callback URL, and delivers test events as Sendblue does.
+/// The Sendblue side of the deployed receivers.
+///
+/// Registers their URLs, rotates the secret, prints the status-callback URL, and delivers test
+/// events as Sendblue does. Sendblue's API keys come from SENDBLUE_API_KEY_ID and
+/// SENDBLUE_API_SECRET_KEY; the secrets it registers and the callback tokens, from variables
+/// named by its options, never from the command line, where `ps` and shell history keep them.
 ///
 /// Exit codes: 0 done, 2 usage, 3 bad input, 4 Sendblue answered an error, 5 network,
 /// 6 the configuration is not as it must be (read back after a change, or a conflict),
@@ -35,8 +39,12 @@ pub enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
-    /// Register this stack's URL for every selected type, with POST only (nobody else's webhook
-    /// is touched), then read the configuration back. Running it again changes nothing.
+    /// Register this stack's URLs with Sendblue.
+    ///
+    /// For every selected type, exactly this stack's URL (with the secret where the type takes
+    /// one), added with POST so that nobody else's webhook is touched; other URLs of this stack
+    /// under the type are removed. The configuration is read back and compared after the
+    /// changes. Running it again changes nothing.
     Register {
         #[command(flatten)]
         api: ApiArgs,
@@ -51,7 +59,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Remove this stack's URLs (and only those) from the selected types, with DELETE.
+    /// Remove this stack's URLs, and only those, from Sendblue (DELETE per type).
     Unregister {
         #[command(flatten)]
         api: ApiArgs,
@@ -63,9 +71,13 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Switch Sendblue to a new secret without losing a delivery. First deploy with
-    /// SendblueWebhookSecrets=<old>,<new>; this checks that the receivers accept the new one,
-    /// switches Sendblue to it, and reads the configuration back; then deploy with <new> alone.
+    /// Switch Sendblue to a new secret without losing a delivery.
+    ///
+    /// First deploy with SendblueWebhookSecrets=<old>,<new>. This checks that every receiver
+    /// accepts the new secret (a probe each receiver refuses with 400 once the secret passes,
+    /// storing and forwarding nothing), switches this stack's webhooks to it with one PUT of the
+    /// whole configuration as read (anything the PUT drops is added back with POST), and reads
+    /// the configuration back. Then deploy with <new> alone.
     RotateSecret {
         #[command(flatten)]
         api: ApiArgs,
@@ -91,8 +103,11 @@ pub enum Command {
         #[arg(long)]
         new_token: bool,
     },
-    /// Deliver a webhook body as Sendblue does: POST JSON with sb-signing-secret, 45 s timeout,
-    /// up to 3 retries on 5xx or timeout, printing each attempt.
+    /// Deliver a webhook body as Sendblue does, printing each attempt.
+    ///
+    /// POST with the JSON body and the sb-signing-secret header (none for status_callback), a
+    /// 45 s wait for each answer, and up to 3 retries after a 5xx, a timeout or no connection.
+    /// Works against the local run and a deployed stack alike.
     Send {
         /// The webhook type (receive, outbound, typing_indicator, call_log, line_blocked,
         /// line_assigned, contact_created, status_callback).
@@ -103,7 +118,7 @@ pub enum Command {
         /// The receiver's URL (for status_callback, with its token).
         #[arg(long)]
         url: String,
-        /// The secret to send (status callbacks send none).
+        /// The secret to send (status callbacks send none); better set SENDBLUE_WEBHOOK_SECRET.
         #[arg(long, env = "SENDBLUE_WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// Seconds to wait for each answer.

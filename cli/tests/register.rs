@@ -1,0 +1,354 @@
+//! `list`, `register`, `unregister` and `rotate-secret` against a fake of Sendblue's management
+//! API: what was sent, what the account holds afterwards, what the user saw, the exit codes.
+//! The first test prints the README's transcript: `cargo test -p sendblue-webhooks-cli --test
+//! register -- --nocapture transcript`.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use support::fake_sendblue::{Account, FakeSendblue};
+use support::receivers::Receivers;
+use support::*;
+
+const SECRET: &str = "our-webhook-secret";
+
+/// An account that already has other people's webhooks.
+fn busy_account() -> Account {
+    let mut webhooks = BTreeMap::new();
+    webhooks.insert(
+        "receive".to_owned(),
+        vec![json!({"url": "https://crm.example.com/hooks/sendblue", "secret": "their-secret"})],
+    );
+    webhooks.insert("outbound".to_owned(), vec![json!("https://crm.example.com/hooks/status")]);
+    Account { webhooks, global_secret: Some("their-global-secret".into()), ..Account::default() }
+}
+
+fn ours(function: &str) -> String {
+    format!("{STACK}/{function}")
+}
+
+#[tokio::test]
+async fn transcript_register_dry_run_then_register_twice_then_unregister() {
+    let sendblue = FakeSendblue::start(busy_account()).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    let mut transcript = String::new();
+
+    let dry_run = cli(&["register", "--url-base", STACK, "--dry-run"], &env).await;
+    transcript += &dry_run.transcript(&format!("register --url-base {STACK} --dry-run"));
+    assert_eq!(dry_run.code, 0, "{dry_run:?}");
+    assert_eq!(dry_run.stdout.matches(" add ").count(), 7, "{}", dry_run.stdout);
+    assert!(dry_run.stdout.contains("dry run: nothing changed"));
+    assert!(dry_run.stderr.contains("contact_created takes a bare URL"), "globalSecret warning");
+    assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "a dry run only reads");
+
+    let register = cli(&["register", "--url-base", STACK], &env).await;
+    transcript += &register.transcript(&format!("register --url-base {STACK}"));
+    assert_eq!(register.code, 0, "{register:?}");
+    assert!(register.stdout.contains("read back and verified"));
+    {
+        let account = sendblue.account();
+        let writes = account.writes();
+        assert_eq!(writes.len(), 7, "one POST per type: {writes:?}");
+        assert!(writes.iter().all(|w| w.starts_with("POST ")), "POST only, never PUT: {writes:?}");
+        assert_eq!(
+            account.entries("receive"),
+            [
+                ("https://crm.example.com/hooks/sendblue".into(), Some("their-secret".into())),
+                (ours("receive"), Some(SECRET.into())),
+            ]
+        );
+        assert_eq!(
+            account.entries("outbound"),
+            [
+                ("https://crm.example.com/hooks/status".into(), None),
+                (ours("outbound"), Some(SECRET.into()))
+            ]
+        );
+        assert_eq!(
+            account.entries("typing_indicator"),
+            [(ours("typing-indicator"), Some(SECRET.into()))]
+        );
+        assert_eq!(
+            account.entries("contact_created"),
+            [(ours("contact-created"), None)],
+            "bare URL"
+        );
+        assert_eq!(account.global_secret.as_deref(), Some("their-global-secret"));
+    }
+
+    let again = cli(&["register", "--url-base", STACK], &env).await;
+    transcript += &again.transcript(&format!("register --url-base {STACK}"));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.stdout.matches(" unchanged ").count(), 7, "{}", again.stdout);
+    assert!(again.stdout.contains("nothing to change"));
+    assert_eq!(sendblue.account().writes().len(), 7, "the second run changed nothing");
+
+    let unregister = cli(&["unregister", "--url-base", STACK], &env).await;
+    transcript += &unregister.transcript(&format!("unregister --url-base {STACK}"));
+    assert_eq!(unregister.code, 0, "{unregister:?}");
+    let account = sendblue.account();
+    assert!(account.writes()[7..].iter().all(|w| w.starts_with("DELETE ")));
+    let before = busy_account();
+    for type_name in support::fake_sendblue::TYPES {
+        let expected: Vec<Value> = before.webhooks.get(type_name).cloned().unwrap_or_default();
+        assert_eq!(
+            account.webhooks.get(type_name).cloned().unwrap_or_default(),
+            expected,
+            "{type_name}"
+        );
+    }
+    println!("{transcript}");
+}
+
+#[tokio::test]
+async fn register_removes_stale_urls_of_this_stack_and_leaves_other_stacks() {
+    let mut account = busy_account();
+    let other_stack = "https://zzz999.execute-api.us-east-1.amazonaws.com/sendblue/receive";
+    account
+        .webhooks
+        .get_mut("receive")
+        .unwrap()
+        .extend([json!(ours("old-receive")), json!(other_stack)]);
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    let run = cli(&["register", "--url-base", STACK, "--types", "receive"], &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        sendblue.account().writes(),
+        ["POST receive", "DELETE receive"],
+        "added before removed"
+    );
+    let urls: Vec<String> =
+        sendblue.account().entries("receive").into_iter().map(|(u, _)| u).collect();
+    assert_eq!(urls, ["https://crm.example.com/hooks/sendblue", other_stack, &ours("receive")]);
+}
+
+#[tokio::test]
+async fn list_masks_secrets_unless_asked() {
+    let sendblue = FakeSendblue::start(busy_account()).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[]);
+    let masked = cli(&["list"], &env).await;
+    assert_eq!(masked.code, 0, "{masked:?}");
+    assert!(
+        masked.stdout.contains("https://crm.example.com/hooks/sendblue  secret: ****"),
+        "{}",
+        masked.stdout
+    );
+    assert!(masked.stdout.contains("call_log\n  (none)"), "{}", masked.stdout);
+    assert!(
+        !masked.stdout.contains("their-secret") && !masked.stdout.contains("their-global-secret")
+    );
+
+    let json_run = cli(&["list", "--json"], &env).await;
+    let listed: Value = serde_json::from_str(&json_run.stdout).unwrap();
+    assert_eq!(
+        listed["webhooks"]["receive"][0],
+        json!({"url": "https://crm.example.com/hooks/sendblue", "secret": "****"})
+    );
+    assert_eq!(listed["webhooks"]["globalSecret"], "****");
+
+    let shown = cli(&["list", "--show-secrets"], &env).await;
+    assert!(
+        shown.stdout.contains("secret: their-secret")
+            && shown.stdout.contains("their-global-secret")
+    );
+}
+
+#[tokio::test]
+async fn register_refuses_to_overwrite_another_secret_and_changes_nothing() {
+    let mut account = busy_account();
+    account
+        .webhooks
+        .insert("receive".into(), vec![json!({"url": ours("receive"), "secret": "older-secret"})]);
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let run = cli(
+        &["register", "--url-base", STACK],
+        &with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]),
+    )
+    .await;
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stderr.contains("registered with another secret")
+            && run.stderr.contains("rotate-secret")
+    );
+    assert!(!run.stderr.contains("older-secret") && !run.stdout.contains(SECRET));
+    assert_eq!(sendblue.account().writes(), Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn a_change_sendblue_silently_ignores_fails_loudly() {
+    let sendblue = FakeSendblue::start(Account { ignore_posts: true, ..busy_account() }).await;
+    let api = api_env(&sendblue.api_base());
+    let run = cli(
+        &["register", "--url-base", STACK, "--types", "receive,call_log"],
+        &with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]),
+    )
+    .await;
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("receive: {} is missing (with a secret)", ours("receive"))),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&format!("call_log: {} is missing", ours("call-log"))));
+}
+
+#[tokio::test]
+async fn errors_name_their_cause_and_exit_with_their_code() {
+    let sendblue = FakeSendblue::start(busy_account()).await;
+    let api = api_env(&sendblue.api_base());
+
+    let wrong_key = with(&api, &[("SENDBLUE_API_SECRET_KEY", "wrong")]);
+    let run = cli(&["list"], &wrong_key).await;
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains("Sendblue answered 401: Invalid API credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: check SENDBLUE_API_KEY_ID and SENDBLUE_API_SECRET_KEY"));
+    assert!(!run.stderr.contains("wrong"), "the key is not echoed");
+
+    sendblue.account().fail_next = Some(500);
+    let run = cli(
+        &["register", "--url-base", STACK],
+        &with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]),
+    )
+    .await;
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains("Sendblue answered 500: Internal server error")
+            && run.stderr.contains("run it again")
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let run = cli(&["list", "--api-base", &format!("http://{closed}")], &with(&api, &[])).await;
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stderr.contains(&format!("could not reach {closed}")), "{}", run.stderr);
+
+    let run = cli(&["list"], &[("SENDBLUE_API_BASE", &sendblue.api_base())]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("SENDBLUE_API_KEY_ID is not set"));
+
+    let run = cli(&["register", "--url-base", STACK], &with(&api, &[])).await;
+    assert_eq!(
+        (run.code, run.stderr.contains("SENDBLUE_WEBHOOK_SECRET is not set")),
+        (3, true),
+        "{run:?}"
+    );
+
+    let run = cli(
+        &["register", "--url-base", "http://abc.example.com"],
+        &with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]),
+    )
+    .await;
+    assert_eq!((run.code, run.stderr.contains("is not HTTPS")), (3, true), "{run:?}");
+
+    let run =
+        cli(&["register", "--url-base", STACK, "--types", "status_callback"], &with(&api, &[]))
+            .await;
+    assert_eq!((run.code, run.stderr.contains("callback-url")), (2, true), "{run:?}");
+    assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "no error changed anything");
+}
+
+/// The receivers the rotation probes are the real pipeline; Sendblue is the fake, whose
+/// configuration points at them.
+async fn rotation_rig(receiver_secrets: &str, put_drops: &[&str]) -> (FakeSendblue, Receivers) {
+    let receivers = Receivers::start(receiver_secrets, &"t".repeat(32)).await;
+    let mut account = busy_account();
+    for (type_name, function) in [("receive", "receive"), ("typing_indicator", "typing-indicator")]
+    {
+        let url = format!("{}/{function}", receivers.url_base());
+        account
+            .webhooks
+            .entry(type_name.into())
+            .or_default()
+            .push(json!({"url": url, "secret": "old-secret"}));
+    }
+    account.put_drops = put_drops.iter().map(|t| t.to_string()).collect();
+    (FakeSendblue::start(account).await, receivers)
+}
+
+#[tokio::test]
+async fn rotate_secret_waits_for_the_receivers_then_switches_only_our_webhooks() {
+    let (sendblue, receivers) = rotation_rig("old-secret", &[]).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
+    let args = [
+        "rotate-secret",
+        "--url-base",
+        &receivers.url_base(),
+        "--types",
+        "receive,typing_indicator",
+    ];
+    let early = cli(&args, &env).await;
+    assert_eq!(early.code, 6, "{early:?}");
+    assert!(early.stderr.contains("does not accept the new secret yet"), "{}", early.stderr);
+    assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "nothing changed at Sendblue");
+
+    let (sendblue, receivers) = rotation_rig("old-secret,new-secret", &[]).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
+    let args = [
+        "rotate-secret",
+        "--url-base",
+        &receivers.url_base(),
+        "--types",
+        "receive,typing_indicator",
+    ];
+    let run = cli(&args, &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("deploy with SendblueWebhookSecrets=<new> alone"));
+    let account = sendblue.account();
+    assert_eq!(account.writes(), ["PUT"]);
+    let ours = format!("{}/receive", receivers.url_base());
+    assert_eq!(
+        account.entries("receive"),
+        [
+            ("https://crm.example.com/hooks/sendblue".into(), Some("their-secret".into())),
+            (ours, Some("new-secret".into()))
+        ]
+    );
+    assert_eq!(
+        account.entries("outbound"),
+        [("https://crm.example.com/hooks/status".into(), None)]
+    );
+    assert_eq!(account.global_secret.as_deref(), Some("their-global-secret"));
+    for t in sendblue_webhooks::WebhookType::ALL {
+        assert!(receivers.forwarded(t).is_empty(), "the probes forwarded nothing");
+    }
+}
+
+#[tokio::test]
+async fn rotate_secret_puts_back_what_sendblues_put_silently_dropped() {
+    let (sendblue, receivers) = rotation_rig("old-secret,new-secret", &["typing_indicator"]).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
+    let run = cli(
+        &[
+            "rotate-secret",
+            "--url-base",
+            &receivers.url_base(),
+            "--types",
+            "receive,typing_indicator",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("Sendblue's PUT dropped 1 webhook(s) of typing_indicator"),
+        "{}",
+        run.stderr
+    );
+    let account = sendblue.account();
+    assert_eq!(account.writes(), ["PUT", "POST typing_indicator"]);
+    let typing = format!("{}/typing-indicator", receivers.url_base());
+    assert_eq!(account.entries("typing_indicator"), [(typing, Some("new-secret".into()))]);
+}
