@@ -47,29 +47,15 @@ pub enum Command {
     /// changes. Running it again changes nothing.
     Register {
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        types: Types,
+        change: Change,
         /// The variable holding the secret to register (one of the stack's SendblueWebhookSecrets).
         #[arg(long, value_name = "NAME", default_value = "SENDBLUE_WEBHOOK_SECRET")]
         secret_env: String,
-        /// Print what would change, change nothing.
-        #[arg(long)]
-        dry_run: bool,
     },
     /// Remove this stack's URLs, and only those, from Sendblue (DELETE per type).
     Unregister {
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        types: Types,
-        /// Print what would change, change nothing.
-        #[arg(long)]
-        dry_run: bool,
+        change: Change,
     },
     /// Switch Sendblue to a new secret without losing a delivery.
     ///
@@ -80,17 +66,10 @@ pub enum Command {
     /// the configuration back. Then deploy with <new> alone.
     RotateSecret {
         #[command(flatten)]
-        api: ApiArgs,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        types: Types,
+        change: Change,
         /// The variable holding the new secret.
         #[arg(long, value_name = "NAME", default_value = "SENDBLUE_NEW_WEBHOOK_SECRET")]
         new_secret_env: String,
-        /// Check and print what would change, change nothing.
-        #[arg(long)]
-        dry_run: bool,
     },
     /// Print the status_callback URL to put on send-message requests.
     CallbackUrl {
@@ -131,6 +110,20 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         retry_delay_ms: u64,
     },
+}
+
+/// What every command that changes Sendblue's configuration takes.
+#[derive(Debug, Args)]
+pub struct Change {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub types: Types,
+    /// Print what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Sendblue's management API and the account's API keys.

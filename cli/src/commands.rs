@@ -8,7 +8,7 @@ use sendblue_webhooks::WebhookType;
 use serde_json::json;
 
 use crate::api::{Credentials, ManagementApi, API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE};
-use crate::args::{ApiArgs, Cli, Command, Target};
+use crate::args::{ApiArgs, Change, Cli, Command, Target};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
@@ -22,24 +22,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let config = connect(&api)?.get().await?;
             out.config(if show_secrets { config } else { config.masked() });
         }
-        Command::Register { api, target, types, secret_env, dry_run } => {
-            let api = connect(&api)?;
-            let base = resolve(&target).await?;
+        Command::Register { change, secret_env } => {
+            let (api, base) = prepare(&change).await?;
             let secret = variable(&secret_env, "the secret to register")?;
-            let plan = plan::register(&api.get().await?, &base, &types.selected(), &secret)?;
-            apply(&api, &plan, dry_run, &out).await?;
+            let current = api.get().await?;
+            let plan = plan::register(&current, &base, &change.types.selected(), &secret)?;
+            apply(&api, &plan, change.dry_run, &out).await?;
         }
-        Command::Unregister { api, target, types, dry_run } => {
-            let api = connect(&api)?;
-            let base = resolve(&target).await?;
-            let plan = plan::unregister(&api.get().await?, &base, &types.selected());
-            apply(&api, &plan, dry_run, &out).await?;
+        Command::Unregister { change } => {
+            let (api, base) = prepare(&change).await?;
+            let plan = plan::unregister(&api.get().await?, &base, &change.types.selected());
+            apply(&api, &plan, change.dry_run, &out).await?;
         }
-        Command::RotateSecret { api, target, types, new_secret_env, dry_run } => {
-            let api = connect(&api)?;
-            let base = resolve(&target).await?;
+        Command::RotateSecret { change, new_secret_env } => {
+            let (api, base) = prepare(&change).await?;
             let new_secret = variable(&new_secret_env, "the new secret")?;
-            rotate_secret(&api, &base, &types.selected(), &new_secret, dry_run, &out).await?;
+            let types = change.types.selected();
+            rotate_secret(&api, &base, &types, &new_secret, change.dry_run, &out).await?;
         }
         Command::CallbackUrl { target, token_env, new_token } => {
             let base = resolve(&target).await?;
@@ -87,6 +86,10 @@ fn connect(api: &ApiArgs) -> Result<ManagementApi, CliError> {
         secret_key: api.api_secret_key.clone().ok_or_else(|| missing(API_SECRET_KEY_VARIABLE))?,
     };
     ManagementApi::new(&api.api_base, credentials)
+}
+
+async fn prepare(change: &Change) -> Result<(ManagementApi, UrlBase), CliError> {
+    Ok((connect(&change.api)?, resolve(&change.target).await?))
 }
 
 async fn resolve(target: &Target) -> Result<UrlBase, CliError> {

@@ -257,52 +257,36 @@ async fn errors_name_their_cause_and_exit_with_their_code() {
     assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "no error changed anything");
 }
 
-/// The receivers the rotation probes are the real pipeline; Sendblue is the fake, whose
-/// configuration points at them.
-async fn rotation_rig(receiver_secrets: &str, put_drops: &[&str]) -> (FakeSendblue, Receivers) {
+/// Sendblue's configuration points at receivers on loopback (the real pipeline, accepting
+/// `receiver_secrets`), with the old secret; Sendblue's PUT drops `put_drops`.
+/// `rotate-secret` is run against them, and the account is returned with the run.
+async fn rotate(receiver_secrets: &str, put_drops: &[&str]) -> (Run, FakeSendblue, Receivers) {
     let receivers = Receivers::start(receiver_secrets, &"t".repeat(32)).await;
     let mut account = busy_account();
     for (type_name, function) in [("receive", "receive"), ("typing_indicator", "typing-indicator")]
     {
         let url = format!("{}/{function}", receivers.url_base());
-        account
-            .webhooks
-            .entry(type_name.into())
-            .or_default()
-            .push(json!({"url": url, "secret": "old-secret"}));
+        let hook = json!({"url": url, "secret": "old-secret"});
+        account.webhooks.entry(type_name.into()).or_default().push(hook);
     }
     account.put_drops = put_drops.iter().map(|t| t.to_string()).collect();
-    (FakeSendblue::start(account).await, receivers)
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
+    let base = receivers.url_base();
+    let args = ["rotate-secret", "--url-base", &base, "--types", "receive,typing_indicator"];
+    let run = cli(&args, &env).await;
+    (run, sendblue, receivers)
 }
 
 #[tokio::test]
 async fn rotate_secret_waits_for_the_receivers_then_switches_only_our_webhooks() {
-    let (sendblue, receivers) = rotation_rig("old-secret", &[]).await;
-    let api = api_env(&sendblue.api_base());
-    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
-    let args = [
-        "rotate-secret",
-        "--url-base",
-        &receivers.url_base(),
-        "--types",
-        "receive,typing_indicator",
-    ];
-    let early = cli(&args, &env).await;
+    let (early, sendblue, _) = rotate("old-secret", &[]).await;
     assert_eq!(early.code, 6, "{early:?}");
     assert!(early.stderr.contains("does not accept the new secret yet"), "{}", early.stderr);
     assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "nothing changed at Sendblue");
 
-    let (sendblue, receivers) = rotation_rig("old-secret,new-secret", &[]).await;
-    let api = api_env(&sendblue.api_base());
-    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
-    let args = [
-        "rotate-secret",
-        "--url-base",
-        &receivers.url_base(),
-        "--types",
-        "receive,typing_indicator",
-    ];
-    let run = cli(&args, &env).await;
+    let (run, sendblue, receivers) = rotate("old-secret,new-secret", &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("deploy with SendblueWebhookSecrets=<new> alone"));
     let account = sendblue.account();
@@ -327,26 +311,10 @@ async fn rotate_secret_waits_for_the_receivers_then_switches_only_our_webhooks()
 
 #[tokio::test]
 async fn rotate_secret_puts_back_what_sendblues_put_silently_dropped() {
-    let (sendblue, receivers) = rotation_rig("old-secret,new-secret", &["typing_indicator"]).await;
-    let api = api_env(&sendblue.api_base());
-    let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
-    let run = cli(
-        &[
-            "rotate-secret",
-            "--url-base",
-            &receivers.url_base(),
-            "--types",
-            "receive,typing_indicator",
-        ],
-        &env,
-    )
-    .await;
+    let (run, sendblue, receivers) = rotate("old-secret,new-secret", &["typing_indicator"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains("Sendblue's PUT dropped 1 webhook(s) of typing_indicator"),
-        "{}",
-        run.stderr
-    );
+    let warning = "Sendblue's PUT dropped 1 webhook(s) of typing_indicator";
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
     let account = sendblue.account();
     assert_eq!(account.writes(), ["PUT", "POST typing_indicator"]);
     let typing = format!("{}/typing-indicator", receivers.url_base());

@@ -22,18 +22,6 @@ pub enum WebhookType {
 }
 
 impl WebhookType {
-    /// Every type, one Lambda function each.
-    pub const ALL: [WebhookType; 8] = [
-        WebhookType::Receive,
-        WebhookType::Outbound,
-        WebhookType::TypingIndicator,
-        WebhookType::CallLog,
-        WebhookType::LineBlocked,
-        WebhookType::LineAssigned,
-        WebhookType::ContactCreated,
-        WebhookType::StatusCallback,
-    ];
-
     /// The types registered through Sendblue's webhook management API (all but
     /// `status_callback`, whose URL goes on each send-message request instead).
     pub const REGISTRABLE: [WebhookType; 7] = [
@@ -45,6 +33,17 @@ impl WebhookType {
         WebhookType::LineAssigned,
         WebhookType::ContactCreated,
     ];
+
+    /// Every type, one Lambda function each: the registrable ones and the status callback.
+    pub const ALL: [WebhookType; 8] = {
+        let mut all = [WebhookType::StatusCallback; 8];
+        let mut i = 0;
+        while i < Self::REGISTRABLE.len() {
+            all[i] = Self::REGISTRABLE[i];
+            i += 1;
+        }
+        all
+    };
 
     /// The name Sendblue uses (`typing_indicator`); also the forwarded event's `DetailType`.
     pub const fn sendblue_name(self) -> &'static str {
