@@ -1,6 +1,7 @@
 """A minimal Lambda Runtime API server on loopback: hands a function binary the invocations it
-is given, one per GET /next, and records when each request and answer came. Used by
-bench/coldstart.py and tests/crash_test.py to run the real binaries as Lambda does.
+is given, one per GET /next, and records when each request and answer came (and, given a
+probe, the function's CPU time at each GET /next). Used by bench/e2e.py and
+tests/crash_test.py to run the real binaries as Lambda does.
 """
 
 import threading
@@ -17,6 +18,8 @@ class RuntimeApi(ThreadingHTTPServer):
         self.deadline_ms = deadline_ms
         self.events = list(events)
         self.marks = {}  # name -> perf_counter
+        self.probe = None  # () -> the function's CPU time so far, in ns
+        self.cpu_ns = {}  # invocation index -> probe() when the function asked for it
         self.answers = []
         self.done = threading.Event()
         self.served = 0
@@ -41,6 +44,9 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/runtime/invocation/next"):
             return self.reply(404, b"{}")
         api.mark(f"next{api.served}")
+        if api.probe:
+            # The function is blocked on this request: its CPU time is settled.
+            api.cpu_ns.setdefault(api.served, api.probe())
         if api.served >= len(api.events):
             api.done.set()
             time.sleep(3600)  # no more work: the driver kills the process

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every figure of BENCHMARKS.md in one command: installs what it needs under .tools/ (moto,
+# DynamoDB Local, the Python baseline's Powertools), builds the release binaries, and runs
+#   1. criterion: the pipeline's CPU per event with in-memory backends
+#   2. bench/e2e.py, local mode: the receive binary alone, no AWS
+#   3. bench/e2e.py, AWS mode against DynamoDB Local and moto: the receive binary and the
+#      Python + Powertools baseline side by side, in one run
+#   and, first, bench/size.sh: the release build and the bootstrap and zip size of every function
+# then stops the servers it started. Arguments: RUNS (default 10) WARM (default 100).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$root"
+trap stop_servers EXIT
+runs=${1:-10}
+warm=${2:-100}
+
+ensure_moto
+ddb_jar=$(ensure_dynamodb_local)
+if [ ! -x "$tools/bench-venv/bin/python" ]; then
+  log "installing the Python baseline (Powertools, boto3, awslambdaric) into .tools/bench-venv"
+  python3 -m venv "$tools/bench-venv"
+  "$tools/bench-venv/bin/pip" install --quiet --disable-pip-version-check -r bench/powertools/requirements.txt
+fi
+
+log "criterion"
+cargo bench --quiet -p sendblue-webhooks --bench pipeline -- --warm-up-time 1 --measurement-time 3 2>&1 |
+  grep -E '^[a-z_]+/[a-z_]+ +time:' || true
+
+# Each function on its own (`-p`), as cargo lambda and SAM build them: the workspace's CLI would
+# otherwise add its own features to the shared dependencies.
+log "release build and package size of every function"
+for function in receive outbound typing-indicator call-log line-blocked line-assigned contact-created status-callback; do
+  FUNCTION=$function bench/size.sh baseline
+done
+ddb_port=$(free_port)
+start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$ddb_jar")/DynamoDBLocal_lib" \
+  -jar "$ddb_jar" -inMemory -port "$ddb_port"
+moto_port=$(free_port)
+start_server moto "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
+
+log "end to end, local mode"
+"$tools/venv/bin/python" bench/e2e.py --event events/receive.json --runs "$runs" --warm "$warm" \
+  --function receive=target/release/receive
+log "end to end, AWS mode: Rust and Python + Powertools side by side"
+"$tools/venv/bin/python" bench/e2e.py --event events/receive.json --runs "$runs" --warm "$warm" \
+  --dynamodb "http://127.0.0.1:$ddb_port" --moto "http://127.0.0.1:$moto_port" \
+  --function receive=target/release/receive \
+  --function "python-powertools=env PYTHONPATH=bench/powertools $tools/bench-venv/bin/python -m awslambdaric app.handler"
