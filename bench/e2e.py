@@ -92,8 +92,12 @@ def one_run(command, env, event_text, warm):
         rss = peak_rss_mb(process.pid)
         in_kernel = kernel_share(process.pid)
     finally:
-        process.kill()
-        process.wait()
+        process.terminate()  # lets a wrapper such as a profiler finish its output
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         api.shutdown()
     statuses = [json.loads(body).get("statusCode") for _, body in api.answers]
     if statuses != [200] * len(statuses) or len(statuses) != 1 + 2 * warm:

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use lambda_http::{service_fn, Error, Request};
@@ -33,6 +34,7 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
         Backend::Aws { table_name, bus_name } => {
             let aws = aws_config::defaults(BehaviorVersion::latest())
                 .timeout_config(sdk_timeouts())
+                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                 .load()
                 .await;
             let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
