@@ -23,8 +23,9 @@ if [ ! -x "$tools/bench-venv/bin/python" ]; then
 fi
 
 log "criterion"
-cargo bench --quiet -p sendblue-webhooks --bench pipeline -- --warm-up-time 1 --measurement-time 3 2>&1 |
-  grep -E '^[a-z_]+/[a-z_]+ +time:' || true
+cargo bench --quiet -p sendblue-webhooks --bench pipeline -- --warm-up-time 1 --measurement-time 3 \
+  --output-format bencher 2>/dev/null | grep '^test '
+
 
 # Each function on its own (`-p`), as cargo lambda and SAM build them: the workspace's CLI would
 # otherwise add its own features to the shared dependencies.
