@@ -33,17 +33,13 @@ log "release build and package size of every function"
 for function in receive outbound typing-indicator call-log line-blocked line-assigned contact-created status-callback; do
   FUNCTION=$function bench/size.sh baseline
 done
-ddb_port=$(free_port)
-start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$ddb_jar")/DynamoDBLocal_lib" \
-  -jar "$ddb_jar" -inMemory -port "$ddb_port"
-moto_port=$(free_port)
-start_server moto "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
+start_emulators "$ddb_jar"
 
 log "end to end, local mode"
 "$tools/venv/bin/python" bench/e2e.py --event events/receive.json --runs "$runs" --warm "$warm" \
   --function receive=target/release/receive
 log "end to end, AWS mode: Rust and Python + Powertools side by side"
 "$tools/venv/bin/python" bench/e2e.py --event events/receive.json --runs "$runs" --warm "$warm" \
-  --dynamodb "http://127.0.0.1:$ddb_port" --moto "http://127.0.0.1:$moto_port" \
+  --dynamodb "$dynamodb_url" --moto "$moto_url" \
   --function receive=target/release/receive \
   --function "python-powertools=env PYTHONPATH=bench/powertools $tools/bench-venv/bin/python -m awslambdaric app.handler"

@@ -54,6 +54,20 @@ ensure_dynamodb_local() {
   printf '%s\n' "$jar"
 }
 
+# start_emulators JAR: DynamoDB Local (from JAR) and moto on free loopback ports, stopped by
+# stop_servers; sets dynamodb_url and moto_url.
+start_emulators() {
+  local jar=$1 ddb_port moto_port
+  ddb_port=$(free_port)
+  start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" \
+    -jar "$jar" -inMemory -port "$ddb_port"
+  moto_port=$(free_port)
+  start_server moto "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
+  dynamodb_url="http://127.0.0.1:$ddb_port"
+  moto_url="http://127.0.0.1:$moto_port"
+  log "DynamoDB Local at $dynamodb_url, moto at $moto_url"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

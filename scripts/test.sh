@@ -21,14 +21,9 @@ log "cfn-lint template.yaml, sam validate --lint"
 log "template contract"
 "$tools/sam-venv/bin/python" -m unittest -v tests/template_contract.py 2>&1 | tee "$tools/template-test.log"
 
-ddb_port=$(free_port)
-start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$ddb_jar")/DynamoDBLocal_lib" \
-  -jar "$ddb_jar" -inMemory -port "$ddb_port"
-moto_port=$(free_port)
-start_server moto "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"
-log "DynamoDB Local on port $ddb_port, moto on port $moto_port"
-export SENDBLUE_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
-export SENDBLUE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
+start_emulators "$ddb_jar"
+export SENDBLUE_TEST_DYNAMODB_ENDPOINT=$dynamodb_url
+export SENDBLUE_TEST_MOTO_ENDPOINT=$moto_url
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
