@@ -42,10 +42,7 @@ struct ConfigAnswer {
 
 impl ManagementApi {
     pub fn new(api_base: &str, credentials: Credentials) -> Result<Self, CliError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| CliError::Input(format!("HTTP client: {e}")))?;
+        let http = crate::http::client(Duration::from_secs(30))?;
         let webhooks_url = format!("{}{WEBHOOKS_PATH}", api_base.trim_end_matches('/'));
         Ok(Self { http, webhooks_url, credentials })
     }

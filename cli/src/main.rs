@@ -4,6 +4,7 @@ mod api;
 mod args;
 mod commands;
 mod error;
+mod http;
 mod plan;
 mod send;
 mod stack;

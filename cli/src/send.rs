@@ -50,29 +50,22 @@ impl Attempt {
 pub async fn deliver(
     delivery: &Delivery<'_>,
     mut report: impl FnMut(&Attempt),
-) -> Result<Vec<Attempt>, CliError> {
-    let http = reqwest::Client::builder()
-        .timeout(delivery.timeout)
-        .build()
-        .map_err(|e| CliError::Input(format!("HTTP client: {e}")))?;
-    let mut attempts = Vec::new();
-    for number in 1..=delivery.retries + 1 {
-        if number > 1 {
-            tokio::time::sleep(delivery.retry_delay).await;
-        }
+) -> Result<(), CliError> {
+    let http = crate::http::client(delivery.timeout)?;
+    let mut number = 1;
+    let last = loop {
         let attempt = attempt(&http, delivery, number).await;
         report(&attempt);
-        let done = !attempt.retryable();
-        attempts.push(attempt);
-        if done {
-            break;
+        if !attempt.retryable() || number > delivery.retries {
+            break attempt;
         }
-    }
-    let last = attempts.last().expect("at least one attempt");
+        tokio::time::sleep(delivery.retry_delay).await;
+        number += 1;
+    };
     if last.accepted() {
-        return Ok(attempts);
+        return Ok(());
     }
-    let tries = attempts.len();
+    let tries = number;
     Err(CliError::Delivery(match last.status {
         Some(status) => format!("not accepted: answered {status} after {tries} attempt(s)"),
         None => format!(
@@ -114,11 +107,7 @@ async fn attempt(http: &reqwest::Client, delivery: &Delivery<'_>, number: u32) -
 /// refused by every receiver (400, nothing stored or forwarded) once the secret is accepted,
 /// and the secret is checked first (401).
 pub async fn accepts_secret(url: &str, secret: &str) -> Result<bool, CliError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(SENDBLUE_TIMEOUT_SECS))
-        .build()
-        .map_err(|e| CliError::Input(format!("HTTP client: {e}")))?;
-    let response = http
+    let response = crate::http::client(Duration::from_secs(SENDBLUE_TIMEOUT_SECS))?
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SECRET_HEADER, secret)
