@@ -13,11 +13,12 @@ use crate::verify::AuthError;
 /// Everything a delivery can come to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// New event, forwarded. `completion_error` is set when marking it completed failed
-    /// afterwards: the event is delivered, so the answer is still 200.
-    Forwarded {
-        completion_error: Option<StoreError>,
-    },
+    /// New event, forwarded and marked completed.
+    Forwarded,
+    /// New event, forwarded, but marking it completed failed: the event is delivered, so the
+    /// answer is still 200. This is the one window in which a later delivery of the same key
+    /// (after the lease) is forwarded again, so it is counted apart.
+    CompletionFailed(StoreError),
     /// Forwarded before; `same_body` is false when this delivery's content differs from the
     /// first one's (which stays the one forwarded).
     Duplicate {
@@ -58,7 +59,8 @@ impl Outcome {
     /// A short stable name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
-            Outcome::Forwarded { .. } => "forwarded",
+            Outcome::Forwarded => "forwarded",
+            Outcome::CompletionFailed(_) => "completion_failed",
             Outcome::Duplicate { same_body: true } => "duplicate",
             Outcome::Duplicate { same_body: false } => "duplicate_content_differs",
             Outcome::MethodNotAllowed => "method_not_allowed",
@@ -73,7 +75,9 @@ impl Outcome {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => StatusCode::OK,
+            Outcome::Forwarded | Outcome::CompletionFailed(_) | Outcome::Duplicate { .. } => {
+                StatusCode::OK
+            }
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Outcome::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,7 +91,7 @@ impl Outcome {
     /// The detail worth logging beside the outcome, if any (never sent to the client).
     pub fn log_detail(&self) -> Option<String> {
         match self {
-            Outcome::Forwarded { completion_error: Some(e) } => {
+            Outcome::CompletionFailed(e) => {
                 Some(format!("forwarded, but marking it completed failed: {e}"))
             }
             Outcome::StoreFailed(e) => Some(e.to_string()),
@@ -101,7 +105,9 @@ impl Outcome {
 
     fn message(&self) -> Option<String> {
         Some(match self {
-            Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => return None,
+            Outcome::Forwarded | Outcome::CompletionFailed(_) | Outcome::Duplicate { .. } => {
+                return None
+            }
             Outcome::MethodNotAllowed => "only POST is accepted".to_owned(),
             Outcome::Unauthorized(e) => e.to_string(),
             Outcome::TooLarge { body_bytes, limit_bytes } => {
@@ -156,8 +162,10 @@ mod tests {
 
     #[test]
     fn answers_follow_the_design_table() {
-        let (status, body, _) = answer(Outcome::Forwarded { completion_error: None });
+        let (status, body, _) = answer(Outcome::Forwarded);
         assert_eq!((status, body), (200, json!({"status": "OK"})));
+        let (status, body, _) = answer(Outcome::CompletionFailed(StoreError::NotOwner));
+        assert_eq!((status, body), (200, json!({"status": "OK"})), "the event is delivered");
         let (status, body, _) = answer(Outcome::Duplicate { same_body: true });
         assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})));
         let (_, body, _) = answer(Outcome::Duplicate { same_body: false });

@@ -23,8 +23,8 @@ pub const DEFAULT_DEDUP_TTL_SECONDS: u64 = 24 * 60 * 60;
 pub const MIN_CALLBACK_TOKEN_CHARS: usize = 32;
 
 /// The largest body accepted, and the default. An EventBridge entry may be 256 KiB in all;
-/// this leaves 16 KiB for the source, detail type and metadata (a dedup key is at most a few
-/// KiB, see `dedup_key::MAX_KEY_FIELD_BYTES`).
+/// this leaves 16 KiB for the source, detail type and metadata (a dedup key is at most
+/// `dedup_key::MAX_KEY_BYTES`).
 pub const MAX_BODY_BYTES_CEILING: usize = 240 * 1024;
 
 /// Where events are deduplicated and forwarded.
@@ -70,18 +70,19 @@ impl Config {
     }
 
     /// Reads the configuration of a function guarded by `guard` through `lookup`, so tests need
-    /// not touch the process environment. A variable set to only white space counts as unset.
+    /// not touch the process environment. Values are trimmed (a value pasted with a trailing
+    /// newline is the value), and a variable set to only white space counts as unset.
     pub fn from_lookup(
         guard: Guard,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
 
-        let backend = match get(RECEIVER_MODE).as_deref().map(str::trim) {
+        let backend = match get(RECEIVER_MODE).as_deref() {
             None | Some("aws") => Backend::Aws {
-                table_name: required(DEDUP_TABLE_NAME)?,
-                bus_name: required(EVENT_BUS_NAME)?,
+                table_name: valid(DEDUP_TABLE_NAME, required(DEDUP_TABLE_NAME)?, is_table_name)?,
+                bus_name: valid(EVENT_BUS_NAME, required(EVENT_BUS_NAME)?, is_bus_name)?,
             },
             Some("local") => Backend::Local,
             Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
@@ -99,13 +100,11 @@ impl Config {
         let secrets = AcceptedSecrets::from_list(&secrets_list)
             .map_err(|_| ConfigError::Missing(secrets_variable))?;
 
-        let event_source = get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
-        if event_source.len() > 256 || event_source.starts_with("aws.") {
-            return Err(invalid(
-                EVENT_SOURCE,
-                "EventBridge takes at most 256 characters, not starting with `aws.`",
-            ));
-        }
+        let event_source = valid(
+            EVENT_SOURCE,
+            get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+            is_event_source,
+        )?;
 
         let dedup_ttl_seconds = match get(DEDUP_TTL_SECONDS) {
             None => DEFAULT_DEDUP_TTL_SECONDS,
@@ -119,9 +118,11 @@ impl Config {
         };
 
         let metrics_namespace = match backend {
-            Backend::Aws { .. } => Some(
+            Backend::Aws { .. } => Some(valid(
+                METRICS_NAMESPACE,
                 get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into()),
-            ),
+                is_metrics_namespace,
+            )?),
             Backend::Local => None,
         };
 
@@ -134,6 +135,66 @@ impl Config {
             metrics_namespace,
         })
     }
+}
+
+/// `value` if `check` accepts it, else an error naming the variable and what it must be.
+fn valid(
+    name: &'static str,
+    value: String,
+    check: fn(&str) -> Result<(), &'static str>,
+) -> Result<String, ConfigError> {
+    check(&value).map(|()| value).map_err(|reason| invalid(name, reason))
+}
+
+fn all_chars(value: &str, allowed: impl Fn(char) -> bool) -> bool {
+    value.chars().all(allowed)
+}
+
+/// A DynamoDB table name, or a table's ARN.
+fn is_table_name(value: &str) -> Result<(), &'static str> {
+    let name = value.strip_prefix("arn:").map_or(value, |_| value.rsplit('/').next().unwrap_or(""));
+    if (3..=255).contains(&name.len())
+        && all_chars(name, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && (name == value || (value.contains(":dynamodb:") && value.contains(":table/")))
+    {
+        return Ok(());
+    }
+    Err("expected a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -) or a table ARN")
+}
+
+/// An EventBridge bus name, or a bus's ARN.
+fn is_bus_name(value: &str) -> Result<(), &'static str> {
+    let name = value
+        .strip_prefix("arn:")
+        .map_or(value, |_| value.split_once(":event-bus/").map_or("", |(_, name)| name));
+    if (1..=256).contains(&name.len())
+        && all_chars(name, |c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+    {
+        return Ok(());
+    }
+    Err("expected an EventBridge bus name (1 to 256 of A-Z a-z 0-9 / . _ -) or a bus ARN")
+}
+
+/// What the template allows for the `EventSource` parameter.
+fn is_event_source(value: &str) -> Result<(), &'static str> {
+    if (1..=256).contains(&value.len())
+        && !value.starts_with("aws.")
+        && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Ok(());
+    }
+    Err("expected 1 to 256 of A-Z a-z 0-9 . _ -, not starting with `aws.`")
+}
+
+/// A CloudWatch namespace of our own (the `AWS/` ones are reserved).
+fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
+    if (1..=255).contains(&value.len())
+        && !value.starts_with("AWS/")
+        && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-/#:".contains(c))
+    {
+        return Ok(());
+    }
+    Err("expected 1 to 255 of A-Z a-z 0-9 . _ - / # :, not starting with `AWS/`")
 }
 
 fn invalid(name: &'static str, reason: &str) -> ConfigError {
@@ -231,6 +292,44 @@ mod tests {
     }
 
     #[test]
+    fn names_are_trimmed_and_validated() {
+        let read = |table: &str, bus: &str| {
+            config(&[
+                (DEDUP_TABLE_NAME, table),
+                (EVENT_BUS_NAME, bus),
+                (SENDBLUE_WEBHOOK_SECRETS, " s \n"),
+                (EVENT_SOURCE, " acme.sendblue\n"),
+            ])
+        };
+        let config = read(" my-table\n", "\tmy-stack-sendblue ").unwrap();
+        assert_eq!(
+            config.backend,
+            Backend::Aws { table_name: "my-table".into(), bus_name: "my-stack-sendblue".into() }
+        );
+        assert_eq!(config.event_source, "acme.sendblue");
+        assert!(config.secrets.accepts(b"s"));
+        let arn_table = "arn:aws:dynamodb:us-east-1:123456789012:table/my-table";
+        let arn_bus = "arn:aws:events:us-east-1:123456789012:event-bus/my-bus";
+        assert!(read(arn_table, arn_bus).is_ok());
+        for (table, bus, wrong) in [
+            ("my table", "bus", DEDUP_TABLE_NAME),
+            ("t", "bus", DEDUP_TABLE_NAME),
+            ("table\u{0}", "bus", DEDUP_TABLE_NAME),
+            ("arn:aws:s3:::bucket/x", "bus", DEDUP_TABLE_NAME),
+            ("table", "my bus", EVENT_BUS_NAME),
+            ("table", "arn:aws:events:us-east-1:1:rule/x", EVENT_BUS_NAME),
+            ("table", &"b".repeat(257), EVENT_BUS_NAME),
+        ] {
+            let error = read(table, bus).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Invalid { name, .. } if *name == wrong),
+                "{table:?} {bus:?}: {error}"
+            );
+            assert!(error.to_string().contains(wrong), "{error}");
+        }
+    }
+
+    #[test]
     fn numbers_and_source_are_validated() {
         let with = |extra: (&'static str, &'static str)| {
             let mut vars = AWS.to_vec();
@@ -246,6 +345,9 @@ mod tests {
             (DEDUP_TTL_SECONDS, "1h"),
             (MAX_BODY_BYTES, "300000"),
             (EVENT_SOURCE, "aws.sendblue"),
+            (EVENT_SOURCE, "acme sendblue"),
+            (METRICS_NAMESPACE, "AWS/Lambda"),
+            (METRICS_NAMESPACE, "two words"),
         ] {
             assert!(
                 matches!(with((name, value)), Err(ConfigError::Invalid { name: n, .. }) if n == name),

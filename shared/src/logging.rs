@@ -1,16 +1,22 @@
 //! JSON logs: one line per request, never a secret or a message's content.
 //!
 //! The line carries ids, the type, the dedup key (message handles, call ids and phone numbers,
-//! no content), the outcome and the duration. Bodies and headers are never logged; the AWS
-//! SDK's own (debug-level) request logging stays off unless `RUST_LOG` asks for it.
+//! no content), the outcome and the duration. Bodies and headers are never logged.
+//!
+//! Other crates are held at INFO whatever `RUST_LOG` or the function's log level asks for:
+//! `lambda_runtime` logs every raw invocation at TRACE (the `sb-signing-secret` header, the
+//! callback token in the path, the message body), and the HTTP and AWS SDK crates log requests
+//! at DEBUG and TRACE. Only this crate's own events may go below INFO.
 
 use std::io;
 use std::time::Duration;
 
 use lambda_http::{Request, RequestExt};
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Level, Metadata};
+use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::answer::Outcome;
 use crate::pipeline::{api_request_id, Processed};
@@ -19,29 +25,47 @@ use crate::webhook_type::WebhookType;
 /// Used when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info";
 
+/// The variable Lambda sets from the function's `ApplicationLogLevel`.
+pub const LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+
+/// The most detail any other crate may log.
+const OTHER_CRATES_CEILING: Level = Level::INFO;
+
 /// Installs the JSON subscriber for the process, writing to stderr (stdout carries forwarded
-/// events in local mode).
+/// events in local mode). The filter is `RUST_LOG`, else the function's log level, else INFO.
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| {
+            let level = std::env::var(LAMBDA_LOG_LEVEL).ok()?;
+            EnvFilter::try_new(level.trim().to_ascii_lowercase()).ok()
+        })
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     // Another subscriber already installed (a test harness) is fine: keep it.
     let _ = tracing::subscriber::set_global_default(subscriber(io::stderr, filter));
 }
 
 /// The subscriber `init` installs, writing to any writer so tests can read what is logged.
+/// `filter` chooses what is logged, within the ceiling on other crates.
 pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
+    let layer = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
         .with_writer(writer)
-        .finish()
+        .with_filter(filter.and(filter_fn(within_ceiling)));
+    tracing_subscriber::registry().with(layer)
+}
+
+/// Whether an event or span may be logged at all, whatever the filter says.
+fn within_ceiling(metadata: &Metadata<'_>) -> bool {
+    metadata.target().starts_with(env!("CARGO_CRATE_NAME"))
+        || *metadata.level() <= OTHER_CRATES_CEILING
 }
 
 /// The one line logged per request; failures at WARN (the client's fault) or ERROR (ours).
@@ -80,10 +104,10 @@ pub fn request_line(
         };
     }
     match outcome {
-        Outcome::Forwarded { completion_error: Some(_) } => line!(warn),
+        Outcome::CompletionFailed(_) => line!(warn),
         Outcome::StoreFailed(_) | Outcome::ForwardFailed { .. } => line!(error),
         Outcome::Duplicate { same_body: false } | Outcome::InProgress { .. } => line!(warn),
-        Outcome::Forwarded { .. } | Outcome::Duplicate { .. } => line!(info),
+        Outcome::Forwarded | Outcome::Duplicate { .. } => line!(info),
         Outcome::MethodNotAllowed
         | Outcome::Unauthorized(_)
         | Outcome::TooLarge { .. }

@@ -130,13 +130,14 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         let now_ms = epoch_ms(SystemTime::now());
         let pk = format!("{}#{}", self.webhook_type.sendblue_name(), key);
         let owner_token = uuid::Uuid::new_v4().simple().to_string();
+        let lease_until_ms = lease_until_ms(request, now_ms);
         let claim = Claim {
             pk: &pk,
             owner_token: &owner_token,
             body_sha256_hex,
             now_ms,
-            lease_until_ms: lease_until_ms(request, now_ms),
-            expires_at_s: now_ms / 1000 + self.dedup_ttl_seconds,
+            lease_until_ms,
+            expires_at_s: expires_at_s(now_ms, lease_until_ms, self.dedup_ttl_seconds),
         };
         match self.store.claim(&claim).await {
             Err(error) => return Outcome::StoreFailed(error),
@@ -166,8 +167,10 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
             let release_error = self.store.release(&pk, &owner_token).await.err();
             return Outcome::ForwardFailed { error, release_error };
         }
-        let completion_error = self.store.complete(&pk, &owner_token).await.err();
-        Outcome::Forwarded { completion_error }
+        match self.store.complete(&pk, &owner_token).await {
+            Ok(()) => Outcome::Forwarded,
+            Err(error) => Outcome::CompletionFailed(error),
+        }
     }
 }
 
@@ -179,6 +182,12 @@ fn lease_until_ms(request: &Request, now_ms: u64) -> u64 {
         .map(|context| context.deadline)
         .filter(|&deadline_ms| deadline_ms > now_ms)
         .unwrap_or(now_ms + FALLBACK_LEASE_MS)
+}
+
+/// The end of the dedup window, never before the end of the lease: a window that ended first
+/// would let a retry take over a live claim (`expires_at_s < now`) and forward the event twice.
+fn expires_at_s(now_ms: u64, lease_until_ms: u64, dedup_ttl_seconds: u64) -> u64 {
+    (now_ms / 1000 + dedup_ttl_seconds).max(lease_until_ms.div_ceil(1000))
 }
 
 /// API Gateway's id for the request (Function URLs have one too).

@@ -3,11 +3,17 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use lambda_http::RequestExt;
+use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{parse_item, Claim, ClaimStatus, DedupStore};
-use sendblue_webhooks::WebhookType;
+use sendblue_webhooks::dedup_key;
+use sendblue_webhooks::forward::{EventSink, ForwardError, OutgoingEvent};
+use sendblue_webhooks::{Receiver, WebhookType};
 use serde_json::{json, Value};
 use support::*;
+use tokio::sync::Notify;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
@@ -181,4 +187,130 @@ async fn an_expired_item_not_yet_deleted_by_ttl_counts_as_new() {
 
     assert_eq!(answer(&receiver, fixture("call-log")).await, (200, json!({"status": "OK"})));
     assert_eq!(aws.drain(&queue).await.len(), 1);
+}
+
+#[tokio::test]
+async fn keys_too_long_for_dynamodb_are_hashed_not_refused() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let long = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
+    // Each `%` and `#` escapes to three bytes: 400 of each make a 2,401-byte key.
+    let outbound = body_with(
+        WebhookType::Outbound,
+        &[("message_handle", json!(long(400, '%'))), ("status", json!(long(400, '#')))],
+    );
+    let typing = body_with(
+        WebhookType::TypingIndicator,
+        &[("number", json!(long(600, '1'))), ("from_number", json!(long(600, '2')))],
+    );
+    // The longest key kept as it is, under the longest type name: the table takes it.
+    let at_bound = body_with(
+        WebhookType::StatusCallback,
+        &[
+            ("message_handle", json!(long(dedup_key::MAX_KEY_BYTES - "#SENT".len(), 'h'))),
+            ("status", json!("SENT")),
+        ],
+    );
+    for (t, body) in [
+        (WebhookType::Outbound, outbound),
+        (WebhookType::TypingIndicator, typing),
+        (WebhookType::StatusCallback, at_bound),
+    ] {
+        let receiver = aws.receiver(t, &table, &bus);
+        let request = || with_body(t, body.clone());
+        assert_eq!(answer(&receiver, request()).await, (200, json!({"status": "OK"})), "{t}");
+        assert_eq!(answer(&receiver, request()).await.1["duplicate"], true, "{t}");
+    }
+    let delivered = aws.drain(&queue).await;
+    let keys: Vec<&str> =
+        delivered.iter().map(|e| e.detail["metadata"]["dedup_key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 3, "each forwarded once: {keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with(dedup_key::HASHED_KEY_PREFIX)).count(),
+        2,
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(|k| k.len() == dedup_key::MAX_KEY_BYTES), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_body_at_the_nesting_limit_reaches_serde_json_consumers() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::LineBlocked, &table, &bus);
+    let nested =
+        |depth: usize| format!("{{\"line\":{}{}}}", "[".repeat(depth - 1), "]".repeat(depth - 1));
+    let (status, body) =
+        answer(&receiver, with_body(WebhookType::LineBlocked, nested(dedup_key::MAX_NESTING + 1)))
+            .await;
+    assert_eq!(status, 400, "{body}");
+    let deepest = nested(dedup_key::MAX_NESTING);
+    assert_eq!(
+        answer(&receiver, with_body(WebhookType::LineBlocked, deepest.clone())).await.0,
+        200
+    );
+    // `drain` parses each event, as the queue's consumer gets it, with serde_json's defaults.
+    let delivered = aws.drain(&queue).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].detail["data"], serde_json::from_str::<Value>(&deepest).unwrap());
+}
+
+/// A sink that holds every forward until it is let go, to keep a claim in progress.
+struct HeldSink<E> {
+    inner: E,
+    entered: Arc<Notify>,
+    let_go: Arc<Notify>,
+}
+
+impl<E: EventSink> EventSink for HeldSink<E> {
+    async fn forward(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
+        self.entered.notify_one();
+        self.let_go.notified().await;
+        self.inner.forward(event).await
+    }
+}
+
+#[tokio::test]
+async fn a_dedup_window_shorter_than_the_lease_never_ends_a_live_claim() {
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let backend = Backend::Aws { table_name: table.clone(), bus_name: bus.clone() };
+    let config = Config { dedup_ttl_seconds: 1, ..config(WebhookType::Receive, backend) };
+    let (entered, let_go): (Arc<Notify>, Arc<Notify>) = Default::default();
+    let holding = Arc::new(Receiver::new(
+        WebhookType::Receive,
+        &config,
+        aws.store(&table),
+        HeldSink {
+            inner: aws.sink(&bus),
+            entered: Arc::clone(&entered),
+            let_go: Arc::clone(&let_go),
+        },
+    ));
+    let retrying = Receiver::new(WebhookType::Receive, &config, aws.store(&table), aws.sink(&bus));
+    let request = || {
+        let mut context = lambda_http::Context::default();
+        context.deadline = now_ms() + 10_000;
+        fixture("receive").with_lambda_context(context)
+    };
+
+    let first = tokio::spawn({
+        let (holding, request) = (Arc::clone(&holding), request());
+        async move { answer(&*holding, request).await }
+    });
+    entered.notified().await;
+    // The claim is live (its lease runs 10 s) and its 1 s window has passed.
+    let claimed_by_ms = now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (claimed_by_ms / 1000 + 2) * 1000 - claimed_by_ms,
+    ))
+    .await;
+    let (status, body) = answer(&retrying, request()).await;
+    assert_eq!(status, 503, "a retry must wait for the lease, not take the claim over: {body}");
+    let_go.notify_one();
+    assert_eq!(first.await.unwrap(), (200, json!({"status": "OK"})));
+    assert_eq!(aws.drain(&queue).await.len(), 1, "forwarded once");
 }

@@ -7,12 +7,13 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
+use sendblue_webhooks::answer::Outcome;
 use sendblue_webhooks::config::Backend;
 use sendblue_webhooks::dedup::{ClaimStatus, DynamoDbStore};
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink, ForwardError, OutgoingEvent};
 use sendblue_webhooks::{Receiver, WebhookType};
 use serde_json::json;
-use support::proxy::{Fault, FaultProxy};
+use support::proxy::{Fault, FaultProxy, Step};
 use support::*;
 
 const ROUNDS: usize = 12;
@@ -183,7 +184,9 @@ async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded
         with_body(WebhookType::Receive, receive_body(&handle)).with_lambda_context(context)
     };
 
-    assert_eq!(answer(&cutting, request()).await, (200, json!({"status": "OK"})), "delivered");
+    let processed = cutting.process(&request()).await;
+    assert_eq!(processed.outcome.name(), "completion_failed", "counted apart: {processed:?}");
+    assert_eq!(processed.outcome.status(), 200, "delivered");
     rig.dynamodb_proxy.set(Fault::Pass);
     let item = rig.direct.item(&rig.table, &format!("receive#{handle}")).await.unwrap();
     assert_eq!(item.status, ClaimStatus::InProgress);
@@ -203,4 +206,67 @@ async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded
         delivered[0].detail["metadata"]["dedup_key"],
         delivered[1].detail["metadata"]["dedup_key"]
     );
+}
+
+/// DynamoDB's answer to a request it failed after applying it, or before: the SDK retries it.
+const INTERNAL_ERROR: &str =
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#;
+
+#[tokio::test]
+async fn a_claim_applied_whose_answer_was_lost_is_still_ours() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("lost-claim-answer");
+    rig.dynamodb_proxy.script("PutItem", Step::ApplyThenAnswer(500, INTERNAL_ERROR));
+    let (status, body) =
+        answer(&receiver, with_body(WebhookType::Receive, receive_body(&handle))).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "the claim's answer was lost");
+    assert_eq!((status, body), (200, json!({"status": "OK"})), "not 503 on its own claim");
+    assert_eq!(rig.claim_status(&handle).await, Some(ClaimStatus::Completed));
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once");
+}
+
+#[tokio::test]
+async fn a_release_or_completion_applied_whose_answer_was_lost_has_succeeded() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("lost-release-answer");
+    let request = || with_body(WebhookType::Receive, receive_body(&handle));
+
+    rig.eventbridge_proxy.set(Fault::Refuse);
+    rig.dynamodb_proxy.script("DeleteItem", Step::ApplyThenAnswer(500, INTERNAL_ERROR));
+    let processed = receiver.process(&request()).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "the release's answer was lost");
+    assert!(
+        matches!(processed.outcome, Outcome::ForwardFailed { release_error: None, .. }),
+        "the retried release found its work done: {processed:?}"
+    );
+    assert_eq!(rig.claim_status(&handle).await, None);
+
+    rig.eventbridge_proxy.set(Fault::Pass);
+    rig.dynamodb_proxy.script("UpdateItem", Step::ApplyThenAnswer(500, INTERNAL_ERROR));
+    let processed = receiver.process(&request()).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "the completion's answer was lost");
+    assert!(matches!(processed.outcome, Outcome::Forwarded), "{processed:?}");
+    assert_eq!(rig.claim_status(&handle).await, Some(ClaimStatus::Completed));
+    assert_eq!(answer(&receiver, request()).await.1["duplicate"], true);
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once");
+}
+
+#[tokio::test]
+async fn a_failed_condition_whose_item_vanished_claims_again_and_never_assumes_the_key() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("vanished");
+    let request = || with_body(WebhookType::Receive, receive_body(&handle));
+    assert_eq!(answer(&receiver, request()).await.0, 200);
+
+    // The conditional put fails on the completed item, but its answer carries no item and
+    // the consistent read finds none (as when a release races the claim).
+    rig.dynamodb_proxy.script("PutItem", Step::ApplyThenStrip("Item"));
+    rig.dynamodb_proxy.script("GetItem", Step::Answer(200, "{}"));
+    let (status, body) = answer(&receiver, request()).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "both faults met their requests");
+    assert_eq!((status, body["duplicate"].clone()), (200, json!(true)), "claimed again: {body}");
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once");
 }

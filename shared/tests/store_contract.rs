@@ -76,10 +76,32 @@ async fn contract(store: &impl DedupStore) {
     store.release(&pk, "a").await.unwrap();
     assert_eq!(store.claim(&claim(&pk, "b", "h", T0_MS + 1)).await.unwrap(), ClaimOutcome::Claimed);
 
-    // Nothing to release or complete on a key never claimed.
+    // Nothing to complete on a key never claimed; releasing it finds nothing in the way.
     let pk = fresh();
-    assert!(matches!(store.release(&pk, "a").await, Err(StoreError::NotOwner)));
     assert!(matches!(store.complete(&pk, "a").await, Err(StoreError::NotOwner)));
+    store.release(&pk, "a").await.unwrap();
+    assert!(matches!(store.complete(&pk, "a").await, Err(StoreError::NotOwner)), "wrote nothing");
+
+    // Each transition repeated after it was applied (the SDK retrying a write whose answer was
+    // lost) succeeds again: a claim meeting its own token, a second completion, a second release.
+    let pk = fresh();
+    assert_eq!(store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap(), ClaimOutcome::Claimed);
+    assert_eq!(
+        store.claim(&claim(&pk, "a", "h", T0_MS + 5)).await.unwrap(),
+        ClaimOutcome::Claimed,
+        "our own claim, met again"
+    );
+    store.complete(&pk, "a").await.unwrap();
+    store.complete(&pk, "a").await.unwrap();
+    assert_eq!(
+        store.claim(&claim(&pk, "b", "h", T0_MS + 6)).await.unwrap(),
+        ClaimOutcome::Completed { same_body: true }
+    );
+    let pk = fresh();
+    store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap();
+    store.release(&pk, "a").await.unwrap();
+    store.release(&pk, "a").await.unwrap();
+    assert_eq!(store.claim(&claim(&pk, "b", "h", T0_MS + 1)).await.unwrap(), ClaimOutcome::Claimed);
 }
 
 #[tokio::test]

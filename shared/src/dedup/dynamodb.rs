@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -27,6 +28,16 @@ const OWNED: &str = "owner_token = :owner_token";
 /// it (released by its owner), the claim is simply tried again, this many times in all.
 const CLAIM_ATTEMPTS: usize = 3;
 
+/// What one conditional put found.
+enum PutOutcome {
+    /// The claim was written.
+    Written,
+    /// The condition failed on this item.
+    Stood(StoredClaim),
+    /// The condition failed, but the item was gone when read: a release raced us.
+    Vanished,
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
     client: Client,
@@ -38,8 +49,8 @@ impl DynamoDbStore {
         Self { client, table_name: table_name.into() }
     }
 
-    /// One conditional put: `Ok(None)` when it wrote the claim, else the item that stood.
-    async fn try_claim(&self, claim: &Claim<'_>) -> Result<Option<StoredClaim>, StoreError> {
+    /// One conditional put, and what stood in its way.
+    async fn try_claim(&self, claim: &Claim<'_>) -> Result<PutOutcome, StoreError> {
         let result = self
             .client
             .put_item()
@@ -59,11 +70,14 @@ impl DynamoDbStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(None),
+            Ok(_) => Ok(PutOutcome::Written),
             Err(SdkError::ServiceError(err)) => match err.into_err() {
                 PutItemError::ConditionalCheckFailedException(failed) => match failed.item {
-                    Some(item) => parse_item(&item).map(Some),
-                    None => self.get(claim.pk).await,
+                    Some(item) => parse_item(&item).map(PutOutcome::Stood),
+                    None => Ok(self
+                        .get(claim.pk)
+                        .await?
+                        .map_or(PutOutcome::Vanished, PutOutcome::Stood)),
                 },
                 other => Err(unavailable(other)),
             },
@@ -90,13 +104,18 @@ impl DedupStore for DynamoDbStore {
     async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {
             match self.try_claim(claim).await? {
-                None => return Ok(ClaimOutcome::Claimed),
-                Some(existing) if !existing.is_claimable_by(claim) => {
+                PutOutcome::Written => return Ok(ClaimOutcome::Claimed),
+                // Our own write: it was applied, its answer was lost, and the SDK's retry of
+                // it failed the condition on it.
+                PutOutcome::Stood(existing) if existing.is_held_by(claim.owner_token) => {
+                    return Ok(ClaimOutcome::Claimed)
+                }
+                PutOutcome::Stood(existing) if !existing.is_claimable_by(claim) => {
                     return Ok(existing.outcome_for(claim))
                 }
-                // Claimable now but not when the write was judged (the item was just
-                // released, or our clock is ahead): try the write again.
-                Some(_) => {}
+                // Claimable now but not when the write was judged (our clock is ahead), or
+                // released between the write and the read: try the write again.
+                PutOutcome::Stood(_) | PutOutcome::Vanished => {}
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -106,18 +125,33 @@ impl DedupStore for DynamoDbStore {
     }
 
     async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table_name)
             .key(PK, s(pk))
             .condition_expression(OWNED)
             .expression_attribute_values(":owner_token", s(owner_token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map(drop)
-            .map_err(owned_write_error)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(err)) => match err.into_err() {
+                // No item at all: our delete was applied on an attempt whose answer was lost
+                // (the SDK retried it), or the key is free anyway. Either way nothing of ours
+                // stands in a retry's way.
+                DeleteItemError::ConditionalCheckFailedException(failed) => match failed.item {
+                    None => Ok(()),
+                    Some(_) => Err(StoreError::NotOwner),
+                },
+                other => Err(unavailable(other)),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
+    /// Idempotent: a retry of an applied completion meets our own token and succeeds again.
     async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
         self.client
             .update_item()

@@ -25,28 +25,15 @@ impl MemoryStore {
         // single insert or remove.
         self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn with_owned_item(
-        &self,
-        pk: &str,
-        owner_token: &str,
-        update: impl FnOnce(&mut HashMap<String, StoredClaim>),
-    ) -> Result<(), StoreError> {
-        let mut items = self.items();
-        match items.get(pk) {
-            Some(item) if item.owner_token == owner_token => {
-                update(&mut items);
-                Ok(())
-            }
-            _ => Err(StoreError::NotOwner),
-        }
-    }
 }
 
 impl DedupStore for MemoryStore {
     async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
         let mut items = self.items();
         if let Some(existing) = items.get(claim.pk) {
+            if existing.is_held_by(claim.owner_token) {
+                return Ok(ClaimOutcome::Claimed);
+            }
             if !existing.is_claimable_by(claim) {
                 return Ok(existing.outcome_for(claim));
             }
@@ -70,16 +57,24 @@ impl DedupStore for MemoryStore {
     }
 
     async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        self.with_owned_item(pk, owner_token, |items| {
-            items.remove(pk);
-        })
+        let mut items = self.items();
+        match items.get(pk) {
+            None => Ok(()),
+            Some(item) if item.is_held_by(owner_token) => {
+                items.remove(pk);
+                Ok(())
+            }
+            Some(_) => Err(StoreError::NotOwner),
+        }
     }
 
     async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        self.with_owned_item(pk, owner_token, |items| {
-            if let Some(item) = items.get_mut(pk) {
+        match self.items().get_mut(pk) {
+            Some(item) if item.is_held_by(owner_token) => {
                 item.status = ClaimStatus::Completed;
+                Ok(())
             }
-        })
+            _ => Err(StoreError::NotOwner),
+        }
     }
 }

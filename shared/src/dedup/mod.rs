@@ -87,6 +87,11 @@ pub enum ClaimOutcome {
 }
 
 impl StoredClaim {
+    /// Whether the invocation holding `owner_token` wrote this item.
+    pub fn is_held_by(&self, owner_token: &str) -> bool {
+        self.owner_token == owner_token
+    }
+
     /// Whether `claim` may take this item over; the DynamoDB condition expression says the same.
     pub fn is_claimable_by(&self, claim: &Claim<'_>) -> bool {
         self.expires_at_s < claim.now_s()
@@ -126,7 +131,7 @@ pub trait DedupStore: Send + Sync {
         claim: &Claim<'_>,
     ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
 
-    /// Deletes the claim if `owner_token` still holds it.
+    /// Deletes the claim if `owner_token` still holds it; no item at all is success too.
     fn release(
         &self,
         pk: &str,
