@@ -46,6 +46,8 @@ PY
 
 log "crash test: the receive binary killed after its claim"
 "$tools/venv/bin/python" -m unittest -v tests/crash_test.py 2>&1 | tee "$tools/crash-test.log"
+log "runtime test: the real binaries' logs at TRACE, and their refusal of bad settings"
+"$tools/venv/bin/python" -m unittest -v tests/runtime_test.py 2>&1 | tee "$tools/runtime-test.log"
 
 stop_servers
 
@@ -56,7 +58,7 @@ log "sam build (x86_64)"
 ls -l "$tools"/sam-build/*/bootstrap
 
 # One closing line for the whole run: cargo's per-binary results added up, plus the smoke test.
-python3 - "$tools/cargo-test.log" "$tools/template-test.log" "$tools/crash-test.log" <<'PY'
+python3 - "$tools/cargo-test.log" "$tools/template-test.log" "$tools/crash-test.log" "$tools/runtime-test.log" <<'PY'
 import re, sys
 cargo, *python_runs = (open(path).read() for path in sys.argv[1:])
 counts = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", cargo)]

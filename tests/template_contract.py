@@ -7,6 +7,7 @@ Run by scripts/test.sh with the SAM virtualenv's Python (cfn-lint's decoder read
 short forms): python -m unittest tests/template_contract.py
 """
 
+import json
 import pathlib
 import re
 import tomllib
@@ -153,14 +154,78 @@ class TemplateContract(unittest.TestCase):
             self.assertNotEqual(statement["Resource"], "*", statement)
         self.assertEqual([s["Sid"] for s in statements], ["DedupClaims", "ForwardEvents", "OwnLogs"])
 
-    def test_alarms_watch_the_namespace_the_functions_emit_to(self):
-        namespace = self.globals["Environment"]["Variables"]["METRICS_NAMESPACE"]
-        for name in ["ForwardFailedAlarm", "StoreFailedAlarm"]:
-            self.assertEqual(self.resources[name]["Properties"]["Namespace"], namespace)
-        outcomes = re.findall(r'=> "([a-z_]+)",', (SRC / "answer.rs").read_text())
-        self.assertIn("forward_failed", outcomes)
-        self.assertIn("store_failed", outcomes)
+    def emitted(self):
+        """What the functions emit as EMF: metric names, dimension sets, outcome values."""
+        metrics = (SRC / "metrics.rs").read_text()
+        names = set(re.findall(r'\{"Name": "(\w+)", "Unit"', metrics))
+        dimension_sets = re.search(r'"Dimensions": (\[\[.*?\]\])', metrics).group(1)
+        dimensions = {frozenset(d) for d in eval(dimension_sets)}
+        outcomes = set(re.findall(r'=> "([a-z_]+)",', (SRC / "answer.rs").read_text()))
+        return names, dimensions, outcomes
 
+    def our_metric_stats(self):
+        """Every (alarm, metric name, dimensions) an alarm reads from our namespace."""
+        namespace = self.globals["Environment"]["Variables"]["METRICS_NAMESPACE"]
+        found = []
+        for name, resource in self.resources.items():
+            if resource["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            props = resource["Properties"]
+            stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+            if "MetricName" in props:
+                stats.append(props)
+            for metric in stats:
+                if metric["Namespace"] == namespace:
+                    dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                    found.append((name, metric["MetricName"], dimensions))
+        return found
+
+    def test_alarms_read_metrics_the_functions_really_emit(self):
+        names, dimension_sets, outcomes = self.emitted()
+        self.assertEqual(names, {"Requests", "Duration"})
+        self.assertIn("completion_failed", outcomes)
+        watched = self.our_metric_stats()
+        self.assertGreaterEqual(len(watched), 6)
+        for alarm, metric, dimensions in watched:
+            self.assertIn(metric, names, alarm)
+            self.assertIn(frozenset(dimensions), dimension_sets, alarm)
+            if "Outcome" in dimensions:
+                self.assertIn(dimensions["Outcome"], outcomes, alarm)
+
+    def test_every_refusal_and_every_completion_failure_is_alarmed_and_charted(self):
+        by_alarm = {}
+        for alarm, _, dimensions in self.our_metric_stats():
+            by_alarm.setdefault(alarm, set()).add(dimensions.get("Outcome"))
+        # 401, 400 and 413 lose the delivery for good (Sendblue does not retry a 4xx).
+        self.assertEqual(by_alarm["RefusedDeliveriesAlarm"], {"unauthorized", "bad_body", "too_large"})
+        self.assertEqual(by_alarm["CompletionFailedAlarm"], {"completion_failed"})
+        self.assertEqual(by_alarm["ForwardFailedAlarm"], {"forward_failed"})
+        self.assertEqual(by_alarm["StoreFailedAlarm"], {"store_failed"})
+        dashboard = json.dumps(self.resources["Dashboard"]["Properties"]["DashboardBody"])
+        _, _, outcomes = self.emitted()
+        for outcome in outcomes - {"duplicate_content_differs"}:
+            self.assertIn(f'\\"{outcome}\\"', dashboard, f"{outcome} on the dashboard")
+        for alarm in by_alarm:
+            self.assertIn(f"${{{alarm}.Arn}}", dashboard, f"{alarm} on the dashboard")
+
+    def test_load_is_shed_as_a_5xx_never_as_a_429(self):
+        api = self.resources["HttpApi"]["Properties"]
+        # Stage or route throttling answers 429, which Sendblue never retries.
+        self.assertNotIn("DefaultRouteSettings", api)
+        self.assertNotIn("RouteSettings", api)
+        self.assertFalse([p for p in self.template["Parameters"] if p.startswith("Throttling")])
+        # A function over its concurrency is throttled, which the HTTP API answers with a 5xx.
+        self.assertEqual(
+            self.globals["ReservedConcurrentExecutions"],
+            {"Fn::If": ["HasReservedConcurrency", ref("ReservedConcurrency"), ref("AWS::NoValue")]},
+        )
+        self.assertEqual(self.template["Parameters"]["ReservedConcurrency"]["Default"], 0, "unreserved by default")
+
+    def test_the_dedup_window_outlasts_any_lease(self):
+        window = self.template["Parameters"]["DedupTtlSeconds"]
+        timeout = self.template["Parameters"]["FunctionTimeoutSeconds"]
+        self.assertGreater(window["MinValue"], timeout["MaxValue"])
+        self.assertGreaterEqual(window["MinValue"], 3600, "outlasts Sendblue's three retries")
 
 if __name__ == "__main__":
     unittest.main()

@@ -52,7 +52,10 @@ impl ManagementApi {
         let answer = self.call(Method::GET, None).await?;
         serde_json::from_value::<ConfigAnswer>(answer)
             .map(|a| a.webhooks)
-            .map_err(|e| CliError::Mismatch(format!("unexpected configuration from Sendblue: {e}")))
+            // The error's own text is left out: serde quotes values, and these are secrets.
+            .map_err(|_| {
+                CliError::Mismatch("Sendblue's answer holds no readable `webhooks` object".into())
+            })
     }
 
     /// POST: appends `hooks` to `type_name`'s list; touches nothing else.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sendblue_webhooks::WebhookType;
 
-use crate::api::{API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE, DEFAULT_API_BASE};
+use crate::api::DEFAULT_API_BASE;
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
 
 /// The Sendblue side of the deployed receivers.
@@ -72,6 +72,8 @@ pub enum Command {
         new_secret_env: String,
     },
     /// Print the status_callback URL to put on send-message requests.
+    ///
+    /// With --new-token and no stack, only the token is printed: making one needs no stack.
     CallbackUrl {
         #[command(flatten)]
         target: Target,
@@ -97,9 +99,12 @@ pub enum Command {
         /// The receiver's URL (for status_callback, with its token).
         #[arg(long)]
         url: String,
-        /// The secret to send (status callbacks send none); better set SENDBLUE_WEBHOOK_SECRET.
-        #[arg(long, env = "SENDBLUE_WEBHOOK_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        /// The variable holding the secret to send (status callbacks send none).
+        #[arg(long, value_name = "NAME", default_value = "SENDBLUE_WEBHOOK_SECRET")]
+        secret_env: String,
+        /// A file holding the secret instead (its first line; kept out of `ps` and history).
+        #[arg(long, value_name = "FILE", conflicts_with = "secret_env")]
+        secret_file: Option<PathBuf>,
         /// Seconds to wait for each answer.
         #[arg(long, default_value_t = SENDBLUE_TIMEOUT_SECS)]
         timeout_secs: u64,
@@ -126,21 +131,18 @@ pub struct Change {
     pub dry_run: bool,
 }
 
-/// Sendblue's management API and the account's API keys.
+/// Sendblue's management API. The account's API keys are read from SENDBLUE_API_KEY_ID and
+/// SENDBLUE_API_SECRET_KEY only: no flag takes them.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     /// Base URL of Sendblue's API.
     #[arg(long, env = "SENDBLUE_API_BASE", default_value = DEFAULT_API_BASE)]
     pub api_base: String,
-    #[arg(long, env = API_KEY_ID_VARIABLE, hide_env_values = true, hide = true)]
-    pub api_key_id: Option<String>,
-    #[arg(long, env = API_SECRET_KEY_VARIABLE, hide_env_values = true, hide = true)]
-    pub api_secret_key: Option<String>,
 }
 
-/// Which stack: its API's URL, a file of its outputs, or its name.
+/// Which stack: its API's URL, a file of its outputs, or its name (one of them).
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct Target {
     /// The stack's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
     #[arg(long, value_name = "URL")]
@@ -151,6 +153,13 @@ pub struct Target {
     /// The stack's name, read through CloudFormation with your AWS credentials.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
+}
+
+impl Target {
+    /// Whether any of the three was given.
+    pub fn is_given(&self) -> bool {
+        self.url_base.is_some() || self.stack_outputs.is_some() || self.stack.is_some()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
 use crate::stack::{self, UrlBase};
-use crate::webhooks::WebhookConfig;
+use crate::webhooks::{Compare, WebhookConfig};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
@@ -41,17 +41,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             rotate_secret(&api, &base, &types, &new_secret, change.dry_run, &out).await?;
         }
         Command::CallbackUrl { target, token_env, new_token } => {
-            let base = resolve(&target).await?;
             let token = if new_token { random_token() } else { variable(&token_env, "the token")? };
             check_token(&token)?;
-            let url = format!("{}/{token}", base.url_of(WebhookType::StatusCallback));
-            out.callback_url(&url, new_token.then_some(token.as_str()));
+            let url = if target.is_given() || !new_token {
+                let base = resolve(&target).await?;
+                Some(format!("{}/{token}", base.url_of(WebhookType::StatusCallback)))
+            } else {
+                None
+            };
+            out.callback_url(url.as_deref(), new_token.then_some(token.as_str()));
         }
         Command::Send {
             webhook_type,
             body,
             url,
-            secret,
+            secret_env,
+            secret_file,
             timeout_secs,
             retries,
             retry_delay_ms,
@@ -59,11 +64,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let secret = match webhook_type {
                 // Sendblue sends status callbacks without any header; neither do we.
                 WebhookType::StatusCallback => None,
-                _ => Some(secret.ok_or_else(|| {
-                    CliError::Input(
-                        "no secret: give --secret or set SENDBLUE_WEBHOOK_SECRET".into(),
-                    )
-                })?),
+                _ => Some(match &secret_file {
+                    Some(path) => secret_from_file(path)?,
+                    None => variable(&secret_env, "the secret to send")?,
+                }),
             };
             let delivery = Delivery {
                 url: &url,
@@ -80,10 +84,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn connect(api: &ApiArgs) -> Result<ManagementApi, CliError> {
-    let missing = |name| CliError::Input(format!("{name} is not set (the account's API keys)"));
+    let what = "the account's API keys";
     let credentials = Credentials {
-        key_id: api.api_key_id.clone().ok_or_else(|| missing(API_KEY_ID_VARIABLE))?,
-        secret_key: api.api_secret_key.clone().ok_or_else(|| missing(API_SECRET_KEY_VARIABLE))?,
+        key_id: variable(API_KEY_ID_VARIABLE, what)?,
+        secret_key: variable(API_SECRET_KEY_VARIABLE, what)?,
     };
     ManagementApi::new(&api.api_base, credentials)
 }
@@ -97,7 +101,11 @@ async fn resolve(target: &Target) -> Result<UrlBase, CliError> {
         (Some(url), _, _) => UrlBase::parse(url),
         (_, Some(path), _) => stack::from_outputs_file(path),
         (_, _, Some(name)) => stack::from_stack(name).await,
-        _ => unreachable!("clap requires one of --url-base, --stack-outputs, --stack"),
+        (None, None, None) => Err(CliError::Input(
+            "name the stack with --url-base, --stack-outputs or --stack (`callback-url \
+             --new-token` alone makes a token without one)"
+                .into(),
+        )),
     }
 }
 
@@ -109,6 +117,17 @@ fn variable(name: &str, what: &str) -> Result<String, CliError> {
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| CliError::Input(format!("{name} is not set ({what})")))
+}
+
+/// A secret from the first line of a file (a trailing newline is not part of it).
+fn secret_from_file(path: &std::path::Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {}", path.display(), e.kind())))?;
+    let secret = text.lines().next().unwrap_or_default().trim();
+    if secret.is_empty() {
+        return Err(CliError::Input(format!("{} holds no secret", path.display())));
+    }
+    Ok(secret.to_owned())
 }
 
 fn read_body(path: &std::path::Path) -> Result<String, CliError> {
@@ -165,13 +184,17 @@ async fn apply(
         let urls: Vec<&str> = changes.iter().map(|c| c.url.as_str()).collect();
         api.remove(type_name, &urls).await?;
     }
-    verify(api, &plan.expected).await?;
+    verify(api, &plan.expected, Compare::UrlAndSecret).await?;
     out.done("changes made; configuration read back and verified");
     Ok(())
 }
 
-async fn verify(api: &ManagementApi, expected: &WebhookConfig) -> Result<(), CliError> {
-    let differences = api.get().await?.differences_from(expected);
+async fn verify(
+    api: &ManagementApi,
+    expected: &WebhookConfig,
+    compare: Compare,
+) -> Result<(), CliError> {
+    let differences = api.get().await?.differences_from(expected, compare);
     if differences.is_empty() {
         return Ok(());
     }
@@ -201,19 +224,33 @@ async fn rotate_secret(
             )));
         }
     }
-    let plan = plan::rotate(&api.get().await?, base, types, new_secret)?;
+    let planned_on = api.get().await?;
+    let plan = plan::rotate(&planned_on, base, types, new_secret)?;
     out.plan(&plan, dry_run);
     if dry_run || plan.is_noop() {
         return Ok(());
     }
+    // The PUT replaces the whole configuration: a webhook someone added since it was read
+    // would be deleted. Read it again right before, and write only over what was planned on.
+    if api.get().await? != planned_on {
+        return Err(CliError::Mismatch(
+            "Sendblue's configuration changed while the rotation was being planned; nothing was \
+             changed. Run the command again."
+                .into(),
+        ));
+    }
     api.replace(&plan.expected).await?;
     let after = api.get().await?;
-    if !after.differences_from(&plan.expected).is_empty() {
+    if !after.differences_from(&plan.expected, Compare::WholeEntry).is_empty() {
         // A PUT has been seen to drop a type it did not know, silently: put back, with POST,
-        // whatever went missing, then judge again.
+        // each entry whose URL and secret went missing (never one already there, which would
+        // register it twice), then judge again.
         for (type_name, hooks) in &plan.expected.by_type {
-            let missing: Vec<_> =
-                hooks.iter().filter(|h| !after.of(type_name).contains(h)).cloned().collect();
+            let missing: Vec<_> = hooks
+                .iter()
+                .filter(|h| !after.of(type_name).iter().any(|a| a.same_target(h)))
+                .cloned()
+                .collect();
             if !missing.is_empty() {
                 out.warn(&format!(
                     "Sendblue's PUT dropped {} webhook(s) of {type_name}; adding them back with POST",
@@ -222,7 +259,7 @@ async fn rotate_secret(
                 api.add(type_name, &missing).await?;
             }
         }
-        verify(api, &plan.expected).await?;
+        verify(api, &plan.expected, Compare::WholeEntry).await?;
     }
     out.done(
         "Sendblue now sends the new secret; configuration read back and verified.\n\
@@ -254,6 +291,9 @@ impl Output {
             }
         }
         println!("globalSecret: {}", config.global_secret.as_deref().unwrap_or("(not set)"));
+        for (name, value) in &config.other {
+            println!("{name} (not a list of webhooks): {value}");
+        }
     }
 
     fn plan(&self, plan: &Plan, dry_run: bool) {
@@ -280,7 +320,7 @@ impl Output {
         }
     }
 
-    fn callback_url(&self, url: &str, new_token: Option<&str>) {
+    fn callback_url(&self, url: Option<&str>, new_token: Option<&str>) {
         if self.json {
             return println!("{}", json!({ "url": url, "token": new_token }));
         }
@@ -288,7 +328,13 @@ impl Output {
             println!("token: {token}");
             println!("Add it to the stack's StatusCallbackTokens and deploy before using the URL.");
         }
-        println!("{url}");
+        match url {
+            Some(url) => println!("{url}"),
+            None => println!(
+                "The URL is the stack's StatusCallbackUrlBase output followed by the token \
+                 (`callback-url --stack NAME` prints it once deployed)."
+            ),
+        }
     }
 
     fn attempt(&self, attempt: &Attempt) {

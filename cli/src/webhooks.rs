@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::Error as _;
+use serde::ser::Error as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -30,6 +32,21 @@ impl Webhook {
     pub fn masked(&self) -> Self {
         Self { secret: self.secret.as_ref().map(|_| MASK.to_owned()), ..self.clone() }
     }
+
+    /// Whether both send to the same URL with the same secret (other fields aside).
+    pub fn same_target(&self, other: &Webhook) -> bool {
+        self.url == other.url && self.secret == other.secret
+    }
+}
+
+/// How two configurations are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// By URL and secret: what `register` writes, leaving Sendblue free to add fields.
+    UrlAndSecret,
+    /// Every field of every entry, and the members that are not lists of webhooks: what a
+    /// PUT of the whole configuration must give back.
+    WholeEntry,
 }
 
 impl Serialize for Webhook {
@@ -69,13 +86,77 @@ impl<'de> Deserialize<'de> for Webhook {
 }
 
 /// An account's whole configuration: each type's webhooks under Sendblue's name for the type,
-/// and the account-wide `globalSecret`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// the account-wide `globalSecret`, and whatever else the account holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookConfig {
-    #[serde(rename = "globalSecret", default, skip_serializing_if = "Option::is_none")]
     pub global_secret: Option<String>,
-    #[serde(flatten)]
     pub by_type: BTreeMap<String, Vec<Webhook>>,
+    /// Members that are not lists of webhooks, such as the legacy account-wide `secret` string
+    /// older accounts still have, or anything newer: kept as read, written back untouched.
+    pub other: Map<String, Value>,
+}
+
+const GLOBAL_SECRET: &str = "globalSecret";
+
+impl Serialize for WebhookConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = self.other.clone();
+        for (type_name, hooks) in &self.by_type {
+            object
+                .insert(type_name.clone(), serde_json::to_value(hooks).map_err(S::Error::custom)?);
+        }
+        if let Some(secret) = &self.global_secret {
+            object.insert(GLOBAL_SECRET.into(), Value::String(secret.clone()));
+        }
+        object.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookConfig {
+    /// Never fails on a JSON object, and never quotes a value in its error: serde's messages
+    /// quote what they could not read, and here that would be a secret.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Value::Object(members) = Value::deserialize(deserializer)? else {
+            return Err(D::Error::custom("the webhooks member is not a JSON object"));
+        };
+        let mut config = WebhookConfig::default();
+        for (name, value) in members {
+            match (name.as_str(), value) {
+                (GLOBAL_SECRET, Value::String(secret)) => config.global_secret = Some(secret),
+                (_, Value::Array(entries)) if name != GLOBAL_SECRET => {
+                    let hooks: Option<Vec<Webhook>> = entries
+                        .iter()
+                        .map(|entry| serde_json::from_value(entry.clone()).ok())
+                        .collect();
+                    match hooks {
+                        Some(hooks) => {
+                            config.by_type.insert(name, hooks);
+                        }
+                        None => {
+                            config.other.insert(name, Value::Array(entries));
+                        }
+                    }
+                }
+                (_, value) => {
+                    config.other.insert(name, value);
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// `value` with every string that is not a URL replaced by [`MASK`].
+fn masked_value(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.starts_with("https://") || s.starts_with("http://") => value.clone(),
+        Value::String(_) => Value::String(MASK.to_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(masked_value).collect()),
+        Value::Object(members) => {
+            Value::Object(members.iter().map(|(k, v)| (k.clone(), masked_value(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 impl WebhookConfig {
@@ -93,19 +174,26 @@ impl WebhookConfig {
                 .iter()
                 .map(|(t, hooks)| (t.clone(), hooks.iter().map(Webhook::masked).collect()))
                 .collect(),
+            other: self.other.iter().map(|(k, v)| (k.clone(), masked_value(v))).collect(),
         }
     }
 
     /// Where `expected` and `self` differ, type by type, as lines naming URLs but no secret.
     /// Order within a type does not matter; a type listed empty equals a type not listed.
-    pub fn differences_from(&self, expected: &WebhookConfig) -> Vec<String> {
+    pub fn differences_from(&self, expected: &WebhookConfig, compare: Compare) -> Vec<String> {
         let mut differences = Vec::new();
         let types: std::collections::BTreeSet<&String> =
             self.by_type.keys().chain(expected.by_type.keys()).collect();
+        let key = |w: &Webhook| {
+            let extra = match compare {
+                Compare::UrlAndSecret => String::new(),
+                Compare::WholeEntry => Value::Object(w.extra.clone()).to_string(),
+            };
+            (w.url.clone(), w.secret.clone(), extra)
+        };
         for type_name in types {
             let (mut actual, mut wanted) =
                 (self.of(type_name).to_vec(), expected.of(type_name).to_vec());
-            let key = |w: &Webhook| (w.url.clone(), w.secret.clone());
             actual.sort_by_key(key);
             wanted.sort_by_key(key);
             for hook in wanted.iter().filter(|w| !actual.iter().any(|a| key(a) == key(w))) {
@@ -125,6 +213,13 @@ impl WebhookConfig {
         }
         if self.global_secret != expected.global_secret {
             differences.push("globalSecret differs".to_owned());
+        }
+        if compare == Compare::WholeEntry {
+            let names: std::collections::BTreeSet<&String> =
+                self.other.keys().chain(expected.other.keys()).collect();
+            for name in names.into_iter().filter(|n| self.other.get(*n) != expected.other.get(*n)) {
+                differences.push(format!("{name} differs"));
+            }
         }
         differences
     }
@@ -159,6 +254,53 @@ mod tests {
     }
 
     #[test]
+    fn a_legacy_root_secret_and_unknown_members_are_kept_and_written_back() {
+        let wire = json!({
+            "receive": ["https://a.example/hook"],
+            "secret": "legacy-s3cret",
+            "future": {"x": 1},
+            "odd_list": [1, 2],
+            "globalSecret": "g"
+        });
+        let config: WebhookConfig = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(config.of("receive").len(), 1);
+        assert_eq!(config.other["secret"], json!("legacy-s3cret"));
+        assert!(config.of("odd_list").is_empty(), "not a list of webhooks");
+        assert_eq!(serde_json::to_value(&config).unwrap(), wire, "written back untouched");
+        let shown = serde_json::to_string(&config.masked()).unwrap();
+        assert!(!shown.contains("legacy-s3cret"), "{shown}");
+        let mut changed = config.clone();
+        changed.other.insert("secret".into(), json!("other"));
+        assert_eq!(changed.differences_from(&config, Compare::WholeEntry), ["secret differs"]);
+        assert!(changed.differences_from(&config, Compare::UrlAndSecret).is_empty());
+    }
+
+    #[test]
+    fn unreadable_configurations_are_refused_without_quoting_a_value() {
+        for wire in [json!("a-s3cret-string"), json!(["a-s3cret-string"]), json!(42)] {
+            let error = serde_json::from_value::<WebhookConfig>(wire).unwrap_err().to_string();
+            assert!(!error.contains("s3cret") && !error.contains("42"), "{error}");
+        }
+    }
+
+    #[test]
+    fn whole_entries_differ_where_urls_and_secrets_do_not() {
+        let read = |v: Value| serde_json::from_value::<WebhookConfig>(v).unwrap();
+        let with_numbers = read(
+            json!({"receive": [{"url": "https://a", "secret": "s", "sendblue_numbers": ["+1"]}]}),
+        );
+        let without = read(json!({"receive": [{"url": "https://a", "secret": "s"}]}));
+        assert!(without.differences_from(&with_numbers, Compare::UrlAndSecret).is_empty());
+        assert_eq!(
+            without.differences_from(&with_numbers, Compare::WholeEntry),
+            [
+                "receive: https://a is missing (with a secret)",
+                "receive: https://a is unexpected (with a secret)"
+            ]
+        );
+    }
+
+    #[test]
     fn masking_hides_every_secret() {
         let config: WebhookConfig = serde_json::from_value(json!({
             "receive": [{"url": "https://b.example/hook", "secret": "s3cret"}],
@@ -177,9 +319,9 @@ mod tests {
         let b = read(
             json!({"receive": [{"url": "https://b", "secret": "s1"}, "https://a"], "outbound": []}),
         );
-        assert!(a.differences_from(&b).is_empty());
+        assert!(a.differences_from(&b, Compare::UrlAndSecret).is_empty());
         let c = read(json!({"receive": [{"url": "https://b", "secret": "s2"}]}));
-        let differences = c.differences_from(&a);
+        let differences = c.differences_from(&a, Compare::UrlAndSecret);
         assert_eq!(
             differences,
             [

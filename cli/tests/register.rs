@@ -261,6 +261,17 @@ async fn errors_name_their_cause_and_exit_with_their_code() {
 /// `receiver_secrets`), with the old secret; Sendblue's PUT drops `put_drops`.
 /// `rotate-secret` is run against them, and the account is returned with the run.
 async fn rotate(receiver_secrets: &str, put_drops: &[&str]) -> (Run, FakeSendblue, Receivers) {
+    rotate_with(receiver_secrets, |account| {
+        account.put_drops = put_drops.iter().map(|t| t.to_string()).collect();
+    })
+    .await
+}
+
+/// `rotate` on an account that `change` has shaped.
+async fn rotate_with(
+    receiver_secrets: &str,
+    change: impl FnOnce(&mut Account),
+) -> (Run, FakeSendblue, Receivers) {
     let receivers = Receivers::start(receiver_secrets, &"t".repeat(32)).await;
     let mut account = busy_account();
     for (type_name, function) in [("receive", "receive"), ("typing_indicator", "typing-indicator")]
@@ -269,7 +280,7 @@ async fn rotate(receiver_secrets: &str, put_drops: &[&str]) -> (Run, FakeSendblu
         let hook = json!({"url": url, "secret": "old-secret"});
         account.webhooks.entry(type_name.into()).or_default().push(hook);
     }
-    account.put_drops = put_drops.iter().map(|t| t.to_string()).collect();
+    change(&mut account);
     let sendblue = FakeSendblue::start(account).await;
     let api = api_env(&sendblue.api_base());
     let env = with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "new-secret")]);
@@ -319,4 +330,100 @@ async fn rotate_secret_puts_back_what_sendblues_put_silently_dropped() {
     assert_eq!(account.writes(), ["PUT", "POST typing_indicator"]);
     let typing = format!("{}/typing-indicator", receivers.url_base());
     assert_eq!(account.entries("typing_indicator"), [(typing, Some("new-secret".into()))]);
+}
+
+#[tokio::test]
+async fn rotate_secret_aborts_when_the_configuration_changes_before_the_put() {
+    let theirs = json!({"url": "https://new.example.com/hook", "secret": "s"});
+    let (run, sendblue, _) = rotate_with("old-secret,new-secret", |account| {
+        // Someone registers a webhook between the plan's read and the PUT.
+        account.edit_before_get = Some((2, "call_log".into(), theirs));
+    })
+    .await;
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(run.stderr.contains("changed while the rotation was being planned"), "{}", run.stderr);
+    let account = sendblue.account();
+    assert_eq!(account.writes(), Vec::<&str>::new(), "no PUT over their new webhook");
+    assert_eq!(
+        account.entries("call_log"),
+        [("https://new.example.com/hook".into(), Some("s".into()))]
+    );
+}
+
+#[tokio::test]
+async fn rotate_secret_never_posts_an_entry_again_and_reports_fields_the_put_lost() {
+    let (run, sendblue, receivers) = rotate_with("old-secret,new-secret", |account| {
+        let numbered = json!({"url": "https://crm.example.com/n", "secret": "x", "sendblue_numbers": ["+1555"]});
+        account.webhooks.entry("receive".into()).or_default().push(numbered);
+        account.put_strips = vec!["sendblue_numbers".into()];
+    })
+    .await;
+    assert_eq!(run.code, 6, "a lost field is reported: {run:?}");
+    assert!(run.stderr.contains("https://crm.example.com/n"), "{}", run.stderr);
+    let account = sendblue.account();
+    assert_eq!(account.writes(), ["PUT"], "nothing POSTed twice");
+    let receive = account.entries("receive");
+    assert_eq!(receive.iter().filter(|(url, _)| url == "https://crm.example.com/n").count(), 1);
+    let ours = format!("{}/receive", receivers.url_base());
+    assert!(receive.contains(&(ours, Some("new-secret".into()))));
+}
+
+#[tokio::test]
+async fn a_legacy_account_secret_works_with_every_command_and_is_never_shown() {
+    let legacy = "legacy-account-s3cret";
+    let mut account = busy_account();
+    account.legacy_secret = Some(legacy.into());
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["register", "--url-base", STACK],
+        vec!["unregister", "--url-base", STACK],
+    ] {
+        let run = cli(&args, &env).await;
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        assert!(!run.stdout.contains(legacy) && !run.stderr.contains(legacy), "{args:?}: {run:?}");
+    }
+    assert_eq!(sendblue.account().legacy_secret.as_deref(), Some(legacy), "left as it was");
+
+    let (run, sendblue, _) = rotate_with("old-secret,new-secret", |account| {
+        account.legacy_secret = Some(legacy.into());
+    })
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sendblue.account().legacy_secret.as_deref(), Some(legacy), "the PUT kept it");
+}
+
+#[tokio::test]
+async fn an_unreadable_configuration_is_refused_without_quoting_it() {
+    let account = Account {
+        answer_instead: Some(json!({"status": "OK", "webhooks": "s3cret-in-a-string"})),
+        ..Account::default()
+    };
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    for args in [vec!["list"], vec!["register", "--url-base", STACK]] {
+        let run = cli(&args, &env).await;
+        assert_eq!(run.code, 6, "{args:?}: {run:?}");
+        assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+    }
+    assert_eq!(sendblue.account().writes(), Vec::<&str>::new());
+}
+
+#[tokio::test]
+async fn no_command_follows_a_redirect_with_the_api_keys() {
+    let elsewhere = FakeSendblue::start(busy_account()).await;
+    let mut account = busy_account();
+    account.redirect_to = Some(format!("{}/api/account/webhooks", elsewhere.api_base()));
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    for args in [vec!["list"], vec!["register", "--url-base", STACK]] {
+        let run = cli(&args, &env).await;
+        assert_eq!(run.code, 4, "a 307 is an answer, not a new destination: {run:?}");
+    }
+    assert!(elsewhere.account().requests.is_empty(), "the keys never reached the other host");
 }

@@ -47,8 +47,10 @@ async fn send_gives_up_after_three_retries_and_never_retries_a_4xx() {
     let receiver = ScriptedReceiver::start(&[Behaviour::Answer(500); 4]).await;
     let body = scratch_file("send-give-up.json", "{}");
     let url = receiver.url();
-    let run = cli(&send_args("receive", &body, &url, &["--secret", SECRET]), &[]).await;
+    let secret_file = scratch_file("secret.txt", &format!("{SECRET}\n"));
+    let run = cli(&send_args("receive", &body, &url, &["--secret-file", &secret_file]), &[]).await;
     assert_eq!(run.code, 7, "{run:?}");
+    assert_eq!(receiver.received()[0].0["sb-signing-secret"], SECRET, "the file's first line");
     assert_eq!(run.stdout.lines().count(), 4, "1 attempt + 3 retries: {}", run.stdout);
     assert!(run.stderr.contains("not accepted: answered 500 after 4 attempt(s)"), "{}", run.stderr);
 
@@ -94,7 +96,7 @@ async fn send_retries_a_timeout_and_names_an_unreachable_host() {
     );
 
     let run = cli(&send_args("receive", &body, &url, &[]), &[]).await;
-    assert_eq!((run.code, run.stderr.contains("no secret")), (3, true), "{run:?}");
+    assert_eq!((run.code, run.stderr.contains("is not set")), (3, true), "{run:?}");
 }
 
 #[tokio::test]
@@ -149,6 +151,32 @@ async fn callback_url_with_a_new_token_opens_the_status_callback_receiver_and_no
     let short =
         cli(&["callback-url", target[0], target[1]], &[("SENDBLUE_CALLBACK_TOKEN", "short")]).await;
     assert_eq!((short.code, short.stderr.contains("at least 32")), (3, true), "{short:?}");
+}
+
+#[tokio::test]
+async fn a_new_callback_token_needs_no_stack() {
+    let made = cli(&["callback-url", "--new-token", "--json"], &[]).await;
+    assert_eq!(made.code, 0, "{made:?}");
+    let made: serde_json::Value = serde_json::from_str(&made.stdout).unwrap();
+    assert_eq!(made["token"].as_str().unwrap().len(), 64);
+    assert_eq!(made["url"], serde_json::Value::Null);
+    let text = cli(&["callback-url", "--new-token"], &[]).await;
+    assert!(text.stdout.contains("StatusCallbackUrlBase"), "{text:?}");
+    let without = cli(&["callback-url"], &[("SENDBLUE_CALLBACK_TOKEN", &"t".repeat(32))]).await;
+    assert_eq!((without.code, without.stderr.contains("--new-token")), (3, true), "{without:?}");
+}
+
+#[tokio::test]
+async fn no_secret_is_taken_from_the_command_line() {
+    let body = scratch_file("no-flag.json", "{}");
+    let run =
+        cli(&send_args("receive", &body, "http://127.0.0.1:9/x", &["--secret", SECRET]), &[]).await;
+    assert_eq!(run.code, 2, "no such flag: {run:?}");
+    let run = cli(&["list", "--api-secret-key", "k"], &[]).await;
+    assert_eq!(run.code, 2, "no such flag: {run:?}");
+    let missing = cli(&send_args("receive", &body, "http://127.0.0.1:9/x", &[]), &[]).await;
+    assert_eq!(missing.code, 3, "{missing:?}");
+    assert!(missing.stderr.contains("SENDBLUE_WEBHOOK_SECRET is not set"), "{}", missing.stderr);
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! A fake of Sendblue's webhook management API on loopback, behaving as SENDBLUE.md documents:
 //! the API key headers, GET of the whole configuration (URL strings and `{url, secret}` objects,
 //! `globalSecret`), POST appending to one type, DELETE removing URLs from one type, PUT
-//! replacing everything, `{"status":"ERROR","message":...}` error bodies, and the pitfall seen
-//! in real use: a PUT that answers 200 and silently drops a type it does not take.
+//! replacing everything, `{"status":"ERROR","message":...}` error bodies, the legacy account-wide
+//! `secret` string older accounts still hold, and the pitfalls seen in real use: a PUT that
+//! answers 200 and silently drops a type it does not take (or fields of entries).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -42,6 +43,17 @@ pub struct Account {
     pub ignore_posts: bool,
     /// The next request fails with this status.
     pub fail_next: Option<u16>,
+    /// The legacy account-wide secret, listed as a string member `secret` of `webhooks`.
+    pub legacy_secret: Option<String>,
+    /// Someone else's change: before the n-th GET (counted from 1), this entry is added to
+    /// this type.
+    pub edit_before_get: Option<(usize, String, Value)>,
+    /// Fields a PUT drops from every object entry without a word.
+    pub put_strips: Vec<String>,
+    /// Every request is answered `307 Temporary Redirect` to this URL.
+    pub redirect_to: Option<String>,
+    /// Every request is answered 200 with this body, whatever it asked.
+    pub answer_instead: Option<Value>,
 }
 
 impl Account {
@@ -112,6 +124,18 @@ async fn webhooks(
     if let Some(status) = account.fail_next.take() {
         return error(StatusCode::from_u16(status).unwrap(), "Internal server error");
     }
+    if let Some(body) = &account.answer_instead {
+        return Json(body.clone()).into_response();
+    }
+    if let Some(location) = &account.redirect_to {
+        return (StatusCode::TEMPORARY_REDIRECT, [("location", location.clone())]).into_response();
+    }
+    let gets = account.requests.iter().filter(|r| *r == "GET").count();
+    if method == Method::GET && account.edit_before_get.as_ref().is_some_and(|(n, _, _)| *n == gets)
+    {
+        let (_, type_name, entry) = account.edit_before_get.take().unwrap();
+        account.webhooks.entry(type_name).or_default().push(entry);
+    }
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if header("sb-api-key-id") != Some(API_KEY_ID)
         || header("sb-api-secret-key") != Some(API_SECRET_KEY)
@@ -167,15 +191,22 @@ async fn webhooks(
                 if !TYPES.contains(&key.as_str()) {
                     continue; // dropped without a word, as seen in real use
                 }
-                let entries = entries.as_array().cloned().unwrap_or_default();
-                for entry in &entries {
+                if key == "secret" {
+                    continue;
+                }
+                let mut entries = entries.as_array().cloned().unwrap_or_default();
+                for entry in &mut entries {
                     if let Err(message) = check_entry(key, entry) {
                         return error(StatusCode::BAD_REQUEST, message);
+                    }
+                    if let Some(object) = entry.as_object_mut() {
+                        object.retain(|field, _| !account.put_strips.contains(field));
                     }
                 }
                 replaced.insert(key.clone(), entries);
             }
             account.webhooks = replaced;
+            account.legacy_secret = config.get("secret").and_then(Value::as_str).map(Into::into);
             account.global_secret =
                 config.get("globalSecret").and_then(Value::as_str).map(Into::into);
         }
@@ -187,6 +218,9 @@ async fn webhooks(
         .collect();
     if let Some(secret) = &account.global_secret {
         listed.insert("globalSecret".into(), json!(secret));
+    }
+    if let Some(secret) = &account.legacy_secret {
+        listed.insert("secret".into(), json!(secret));
     }
     Json(json!({"status": "OK", "webhooks": listed})).into_response()
 }

@@ -1,0 +1,118 @@
+"""The real function binaries, run through a Lambda Runtime API as Lambda runs them (local mode,
+no AWS needed): what their logs carry at the most verbose level a user can set, and how they
+refuse to start on a bad setting.
+
+Run by scripts/test.sh after the debug binaries are built: python -m unittest tests/runtime_test.py
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import unittest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from runtime_api import RuntimeApi  # noqa: E402
+
+BINARIES = ROOT / "target" / "debug"
+SECRET = "local-dev-secret"
+CALLBACK_TOKEN = "local-dev-callback-token-0123456789abcdef"
+
+
+def fixture(name):
+    return (ROOT / "events" / f"{name}.json").read_bytes()
+
+
+def environment(**extra):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_NAME": "test",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": "us-east-1",
+    }
+    env.update(extra)
+    return env
+
+
+def run(binary, events, env):
+    """Runs `binary` until it has answered every event; returns (answers, stdout, stderr)."""
+    api = RuntimeApi(events)
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.start())
+    process = subprocess.Popen([BINARIES / binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        api.done.wait(30)
+    finally:
+        process.kill()
+        stdout, stderr = process.communicate()
+        api.shutdown()
+        api.server_close()
+    return [json.loads(body) for _, body in api.answers], stdout.decode(), stderr.decode()
+
+
+class LogsAtTheMostVerboseLevel(unittest.TestCase):
+    """RUST_LOG=trace and the function's log level at TRACE: lambda_runtime would log every raw
+    invocation, with its secret header, its callback token and its body."""
+
+    VERBOSE = {"RUST_LOG": "trace", "AWS_LAMBDA_LOG_LEVEL": "TRACE", "RECEIVER_MODE": "local"}
+
+    def check(self, binary, fixture_name, env, forbidden):
+        answers, stdout, stderr = run(binary, [fixture(fixture_name)], environment(**self.VERBOSE, **env))
+        self.assertEqual([a["statusCode"] for a in answers], [200], stderr[-2000:])
+        self.assertIn('"message":"request"', stderr, "the request line was logged")
+        body = json.loads(json.loads(fixture(fixture_name))["body"])
+        for value in [*forbidden, body["content"]]:
+            self.assertNotIn(value, stderr, f"logged {value!r}")
+        return stdout
+
+    def test_no_secret_and_no_content_reach_the_logs_of_a_webhook(self):
+        self.check("receive", "receive", {"SENDBLUE_WEBHOOK_SECRETS": SECRET}, [SECRET])
+
+    def test_no_token_and_no_content_reach_the_logs_of_a_status_callback(self):
+        env = {"SENDBLUE_CALLBACK_TOKENS": CALLBACK_TOKEN}
+        self.check("status-callback", "status-callback", env, [CALLBACK_TOKEN])
+
+
+class RefusesToStart(unittest.TestCase):
+    """A bad setting stops the function before it takes an invocation, naming the variable."""
+
+    GOOD = {
+        "DEDUP_TABLE_NAME": "dedup",
+        "EVENT_BUS_NAME": "bus",
+        "SENDBLUE_WEBHOOK_SECRETS": SECRET,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+
+    def refused(self, **changes):
+        env = environment(**{k: v for k, v in {**self.GOOD, **changes}.items() if v is not None})
+        api = RuntimeApi([fixture("receive")])
+        env["AWS_LAMBDA_RUNTIME_API"] = api.start()
+        try:
+            result = subprocess.run([BINARIES / "receive"], env=env, capture_output=True, timeout=30)
+        finally:
+            api.shutdown()
+            api.server_close()
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(api.served, 0, "no invocation was taken")
+        return result.stderr.decode()
+
+    def test_a_missing_or_invalid_setting_is_named(self):
+        for changes, variable in [
+            ({"DEDUP_TABLE_NAME": None}, "DEDUP_TABLE_NAME"),
+            ({"DEDUP_TABLE_NAME": "my table"}, "DEDUP_TABLE_NAME"),
+            ({"EVENT_BUS_NAME": "bus\nname"}, "EVENT_BUS_NAME"),
+            ({"EVENT_SOURCE": "aws.sendblue"}, "EVENT_SOURCE"),
+            ({"DEDUP_TTL_SECONDS": "1h"}, "DEDUP_TTL_SECONDS"),
+            ({"SENDBLUE_WEBHOOK_SECRETS": " , "}, "SENDBLUE_WEBHOOK_SECRETS"),
+        ]:
+            with self.subTest(changes=changes):
+                stderr = self.refused(**changes)
+                self.assertIn(variable, stderr)
+                self.assertNotIn(SECRET, stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
