@@ -30,7 +30,8 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test"
-cargo test --workspace --tests "$@" 2>&1 | tee "$tools/cargo-test.log"
+# The emulator tests are ignored by a plain `cargo test`; here the emulators run, so all of them.
+cargo test --workspace --tests "$@" -- --include-ignored 2>&1 | tee "$tools/cargo-test.log"
 
 log "smoke test: the local run forwards every sample event"
 cargo build --workspace --bins --quiet # what cargo lambda watch runs, built before the first request

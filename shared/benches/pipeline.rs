@@ -6,21 +6,18 @@
 //!   included, logs formatted as in Lambda and written to a sink), each iteration a new key;
 //! - `duplicate/<type>`: the same, for a key already completed.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use sendblue_testkit::*;
 use sendblue_webhooks::config::Backend;
 use sendblue_webhooks::dedup::MemoryStore;
-use sendblue_webhooks::envelope::{self, Metadata};
+use sendblue_webhooks::envelope::{self, Metadata, Origin};
 use sendblue_webhooks::forward::JsonLinesSink;
 use sendblue_webhooks::verify::AcceptedSecrets;
 use sendblue_webhooks::{dedup_key, logging, Receiver, WebhookType};
 use serde_json::json;
-use support::*;
 use tracing_subscriber::EnvFilter;
 
 fn large_receive_body() -> String {
@@ -45,6 +42,7 @@ fn steps(c: &mut Criterion) {
             dedup_key: "99DCC379-DD76-4712-BA65-11EFB33B8CD6",
             received_at: "2026-11-26T18:04:00.079Z",
             request_id: "JKJaXmPLvHcESHA=",
+            origin: Origin::Webhook,
         };
         c.bench_function(&format!("envelope/receive_{name}"), |b| {
             b.iter(|| envelope::detail(&metadata, black_box(body)))

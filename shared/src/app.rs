@@ -12,7 +12,7 @@ use crate::config::{Backend, Config};
 use crate::dedup::{DedupStore, DynamoDbStore, MemoryStore};
 use crate::forward::{EventBridgeSink, EventSink, JsonLinesSink};
 use crate::pipeline::Receiver;
-use crate::webhook_type::WebhookType;
+use sendblue_events::WebhookType;
 
 /// Per-call limits for the AWS SDK: a stuck call must turn into a 5xx (and Sendblue's retry)
 /// well before Sendblue's own 45 s timeout and the function's timeout.
@@ -27,7 +27,7 @@ pub fn sdk_timeouts() -> TimeoutConfig {
 /// Runs the receiver of `webhook_type` on the Lambda runtime until the process ends.
 pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
     crate::logging::init();
-    let config = Config::from_env(webhook_type.guard()).inspect_err(|error| {
+    let config = Config::from_env(crate::verify::guard(webhook_type)).inspect_err(|error| {
         tracing::error!(%error, webhook_type = webhook_type.sendblue_name(), "configuration");
     })?;
     match &config.backend {

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::webhook_type::WebhookType;
+use sendblue_events::WebhookType;
 
 /// The longest key kept as it is. A longer one (escaped fields and separators counted) is
 /// replaced by [`HASHED_KEY_PREFIX`] and its SHA-256, so that `<type>#<key>` always fits

@@ -1,24 +1,13 @@
 //! The `Detail` of a forwarded event: `{"metadata": {...}, "data": <the body as received>}`.
 //!
 //! `data` is the raw body, spliced in rather than re-serialised, so every field Sendblue sent
-//! (unknown and future ones, number formats, key order) reaches consumers untouched.
+//! (unknown and future ones, number formats, key order) reaches consumers untouched. The
+//! metadata is `sendblue_events::Metadata`, the type consumers read it back into.
 
-use serde::Serialize;
-
-/// What the receiver adds to the payload. `(webhook_type, dedup_key)` identifies the event:
-/// consumers deduplicate on it in the one case the receiver cannot (DESIGN.md's crash window).
-#[derive(Debug, Clone, Serialize)]
-pub struct Metadata<'a> {
-    pub webhook_type: &'a str,
-    pub dedup_key: &'a str,
-    /// RFC 3339, UTC, milliseconds.
-    pub received_at: &'a str,
-    /// API Gateway's request id.
-    pub request_id: &'a str,
-}
+pub use sendblue_events::{Metadata, Origin};
 
 /// Builds the detail. `body` must already be validated as one JSON object.
-pub fn detail(metadata: &Metadata<'_>, body: &str) -> String {
+pub fn detail(metadata: &Metadata<&str>, body: &str) -> String {
     let metadata = serde_json::to_string(metadata).expect("metadata is plain strings");
     let mut detail = String::with_capacity(metadata.len() + body.len() + 24);
     detail.push_str("{\"metadata\":");
@@ -42,6 +31,7 @@ mod tests {
             dedup_key: "k\"#1",
             received_at: "2026-01-01T00:00:00.000Z",
             request_id: "r-1",
+            origin: Origin::Webhook,
         };
         let detail = detail(&metadata, body);
         assert!(detail.contains(body), "{detail}");
@@ -49,5 +39,7 @@ mod tests {
         assert_eq!(parsed["metadata"]["dedup_key"], "k\"#1");
         assert_eq!(parsed["metadata"]["webhook_type"], "receive");
         assert_eq!(parsed["data"]["a"]["future_field"][0], true);
+        let read: sendblue_events::Detail = serde_json::from_str(&detail).unwrap();
+        assert_eq!(read.metadata.dedup_key, "k\"#1", "consumers read what was written");
     }
 }

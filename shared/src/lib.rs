@@ -2,8 +2,9 @@
 //!
 //! Every function binary runs [`run`] for its [`WebhookType`]; the pipeline verifies the
 //! `sb-signing-secret`, derives the event's dedup key, claims it in DynamoDB, forwards the event
-//! to EventBridge and marks the key completed. [`payload`] has typed views of the seven bodies
-//! for consumers of the forwarded events.
+//! to EventBridge and marks the key completed. The forwarded events' types (webhook types,
+//! metadata, typed bodies) live in the serde-only crate `sendblue-events`, re-exported as
+//! [`events`], so that consumers need neither AWS SDK nor Lambda runtime.
 
 pub mod answer;
 pub mod app;
@@ -14,12 +15,10 @@ pub mod envelope;
 pub mod forward;
 pub mod logging;
 pub mod metrics;
-pub mod payload;
 pub mod pipeline;
 pub mod verify;
-pub mod webhook_type;
 
 pub use app::run;
 pub use lambda_http::Error;
 pub use pipeline::Receiver;
-pub use webhook_type::WebhookType;
+pub use sendblue_events::{self as events, WebhookType};

@@ -20,7 +20,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::answer::Outcome;
 use crate::pipeline::{api_request_id, Processed};
-use crate::webhook_type::WebhookType;
+use sendblue_events::WebhookType;
 
 /// Used when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info";

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::webhook_type::WebhookType;
+use sendblue_events::WebhookType;
 
 pub const DEFAULT_NAMESPACE: &str = "SendblueWebhooks";
 

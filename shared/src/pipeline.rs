@@ -15,7 +15,7 @@ use crate::dedup_key::{self, BodyError, DedupKey};
 use crate::envelope::{self, Metadata};
 use crate::forward::{EventSink, OutgoingEvent};
 use crate::verify::AcceptedSecrets;
-use crate::webhook_type::WebhookType;
+use sendblue_events::WebhookType;
 
 /// The lease when a request carries no Lambda deadline (a test building requests by hand).
 pub const FALLBACK_LEASE_MS: u64 = 30_000;
@@ -101,7 +101,9 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
         if request.method() != Method::POST {
             return Err(Outcome::MethodNotAllowed);
         }
-        self.secrets.verify(self.webhook_type.guard(), request).map_err(Outcome::Unauthorized)?;
+        self.secrets
+            .verify(crate::verify::guard(self.webhook_type), request)
+            .map_err(Outcome::Unauthorized)?;
         // lambda_http has already decoded a base64 body, so this is the decoded size.
         let body: &[u8] = request.body();
         if body.len() > self.max_body_bytes {
@@ -156,6 +158,7 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
             dedup_key: key.as_str(),
             received_at: &received_at,
             request_id: &api_request_id(request).unwrap_or_default(),
+            origin: envelope::Origin::Webhook,
         };
         let detail = envelope::detail(&metadata, body);
         let event = OutgoingEvent {

@@ -11,6 +11,7 @@ use std::fmt;
 
 use lambda_http::http::HeaderMap;
 use lambda_http::{Request, RequestExt};
+use sendblue_events::WebhookType;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
@@ -27,6 +28,15 @@ pub enum Guard {
     SigningSecretHeader,
     /// The last segment of the URL, checked against `SENDBLUE_CALLBACK_TOKENS`.
     UrlToken,
+}
+
+/// What proves that a delivery of `webhook_type` comes from Sendblue: status callbacks arrive
+/// without any `sb-*` header, so their URL carries the proof instead.
+pub const fn guard(webhook_type: WebhookType) -> Guard {
+    match webhook_type {
+        WebhookType::StatusCallback => Guard::UrlToken,
+        _ => Guard::SigningSecretHeader,
+    }
 }
 
 /// Why a request was refused.

@@ -1,9 +1,7 @@
 //! The README shows every command's `--help` as the binary prints it: a changed option that is
 //! not written into the README fails here.
 
-mod support;
-
-use support::cli;
+use crate::support::cli;
 
 #[tokio::test]
 async fn readme_shows_the_help_of_every_command() {

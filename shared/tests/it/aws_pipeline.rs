@@ -1,18 +1,17 @@
 //! The real handler against DynamoDB Local and moto (EventBridge, with a rule copying every
 //! event to an SQS queue the tests read back).
 
-mod support;
-
 use std::sync::Arc;
 
 use lambda_http::RequestExt;
+use sendblue_testkit::*;
 use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{parse_item, Claim, ClaimStatus, DedupStore};
 use sendblue_webhooks::dedup_key;
+use sendblue_webhooks::events::BusEvent;
 use sendblue_webhooks::forward::{EventSink, ForwardError, OutgoingEvent};
 use sendblue_webhooks::{Receiver, WebhookType};
 use serde_json::{json, Value};
-use support::*;
 use tokio::sync::Notify;
 
 fn now_ms() -> u64 {
@@ -20,6 +19,7 @@ fn now_ms() -> u64 {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn every_type_is_forwarded_once_and_its_duplicate_is_not() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -40,6 +40,12 @@ async fn every_type_is_forwarded_once_and_its_duplicate_is_not() {
         let original: Value = serde_json::from_str(&fixture_body(t)).unwrap();
         assert_eq!(event.detail["data"], original, "{t}: data untouched");
         assert_eq!(event.detail["metadata"]["webhook_type"], t.sendblue_name());
+        assert_eq!(event.detail["metadata"]["origin"], "webhook");
+        // Consumers' types read every forwarded event, as a rule's target receives it.
+        let read: BusEvent = serde_json::from_str(&event.message_body).unwrap();
+        assert_eq!(read.webhook_type(), Some(t));
+        assert_eq!(read.detail.metadata.webhook_type, t.sendblue_name());
+        assert!(matches!(read.payload(), Some(Ok(_))), "{t}: {:?}", read.payload());
     }
 
     let items = aws.scan(&table).await;
@@ -50,6 +56,7 @@ async fn every_type_is_forwarded_once_and_its_duplicate_is_not() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn outbound_status_sequence_gives_three_events() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -71,6 +78,7 @@ async fn outbound_status_sequence_gives_three_events() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn refused_requests_write_and_forward_nothing() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -96,6 +104,7 @@ async fn refused_requests_write_and_forward_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_forward_failure_leaves_no_claim_and_the_retry_forwards_once() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -113,6 +122,7 @@ async fn a_forward_failure_leaves_no_claim_and_the_retry_forwards_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_store_failure_is_a_5xx_and_forwards_nothing() {
     let aws = Emulators::connect().await;
     let (bus, queue) = aws.create_bus().await;
@@ -126,6 +136,7 @@ async fn a_store_failure_is_a_5xx_and_forwards_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn the_lease_is_the_lambda_deadline_and_blocks_until_it_ends() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -167,6 +178,7 @@ async fn the_lease_is_the_lambda_deadline_and_blocks_until_it_ends() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn an_expired_item_not_yet_deleted_by_ttl_counts_as_new() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -190,6 +202,7 @@ async fn an_expired_item_not_yet_deleted_by_ttl_counts_as_new() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn keys_too_long_for_dynamodb_are_hashed_not_refused() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -235,6 +248,7 @@ async fn keys_too_long_for_dynamodb_are_hashed_not_refused() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_body_at_the_nesting_limit_reaches_serde_json_consumers() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -273,6 +287,7 @@ impl<E: EventSink> EventSink for HeldSink<E> {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_dedup_window_shorter_than_the_lease_never_ends_a_live_claim() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;

@@ -2,19 +2,17 @@
 //! with deliveries driven by Sendblue's retry policy: nothing lost, nothing forwarded twice
 //! outside the one documented window.
 
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::RequestExt;
+use sendblue_testkit::proxy::{Fault, FaultProxy, Step};
+use sendblue_testkit::*;
 use sendblue_webhooks::answer::Outcome;
 use sendblue_webhooks::config::Backend;
 use sendblue_webhooks::dedup::{ClaimStatus, DynamoDbStore};
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink, ForwardError, OutgoingEvent};
 use sendblue_webhooks::{Receiver, WebhookType};
 use serde_json::json;
-use support::proxy::{Fault, FaultProxy, Step};
-use support::*;
 
 const ROUNDS: usize = 12;
 const PAUSE: Duration = Duration::from_millis(20);
@@ -89,6 +87,7 @@ async fn heals_without_loss(rig: &Rig, proxy: &FaultProxy, fault: Fault, failed_
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn eventbridge_unreachable_answers_502_releases_the_claim_and_the_retry_forwards_once() {
     let rig = Rig::start().await;
     heals_without_loss(&rig, &rig.eventbridge_proxy, Fault::Refuse, 502).await;
@@ -98,6 +97,7 @@ async fn eventbridge_unreachable_answers_502_releases_the_claim_and_the_retry_fo
 const PUT_EVENTS_ENTRY_FAILED: &str = r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"injected"}]}"#;
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_put_events_entry_failure_is_a_502_with_no_claim_and_the_retry_forwards_once() {
     let rig = Rig::start().await;
     heals_without_loss(
@@ -113,18 +113,21 @@ async fn a_put_events_entry_failure_is_a_502_with_no_claim_and_the_retry_forward
 const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected"}"#;
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn dynamodb_throttling_on_the_claim_answers_500_and_the_retry_forwards_once() {
     let rig = Rig::start().await;
     heals_without_loss(&rig, &rig.dynamodb_proxy, Fault::Answer(400, THROTTLED), 500).await;
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn dynamodb_unreachable_answers_500_forwards_nothing_and_the_retry_forwards_once() {
     let rig = Rig::start().await;
     heals_without_loss(&rig, &rig.dynamodb_proxy, Fault::Refuse, 500).await;
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_hanging_eventbridge_times_out_into_a_502_and_no_claim() {
     let rig = Rig::start().await;
     let receiver = rig.receiver();
@@ -162,6 +165,7 @@ impl EventSink for CutStoreAfterForward<'_> {
 /// The documented window: the event is delivered but not marked completed, so a duplicate gets
 /// 503 until the lease ends and is then forwarded a second time, with the same dedup key.
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded_again() {
     let rig = Rig::start().await;
     let config = config(
@@ -213,6 +217,7 @@ const INTERNAL_ERROR: &str =
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#;
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_claim_applied_whose_answer_was_lost_is_still_ours() {
     let rig = Rig::start().await;
     let receiver = rig.receiver();
@@ -227,6 +232,7 @@ async fn a_claim_applied_whose_answer_was_lost_is_still_ours() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_release_or_completion_applied_whose_answer_was_lost_has_succeeded() {
     let rig = Rig::start().await;
     let receiver = rig.receiver();
@@ -254,6 +260,7 @@ async fn a_release_or_completion_applied_whose_answer_was_lost_has_succeeded() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_failed_condition_whose_item_vanished_claims_again_and_never_assumes_the_key() {
     let rig = Rig::start().await;
     let receiver = rig.receiver();

@@ -1,6 +1,6 @@
-//! What the integration tests share: fixtures from `events/`, receivers on in-memory backends,
-//! and clients for the emulated AWS that `scripts/test.sh` starts (DynamoDB Local, moto).
-#![allow(dead_code)] // each test file uses its own part of this module
+//! What the receiver's integration tests and benchmarks share: fixtures from `events/`,
+//! receivers on in-memory backends, and clients for the emulated AWS that `scripts/test.sh`
+//! starts (DynamoDB Local, moto).
 
 pub mod proxy;
 
@@ -58,21 +58,22 @@ pub fn body_with(webhook_type: WebhookType, fields: &[(&str, Value)]) -> String 
 /// The configuration a function would read, without EMF metrics (their stdout lines are noise
 /// in test output; `metrics.rs` tests them).
 pub fn config(webhook_type: WebhookType, backend: Backend) -> Config {
-    let config = Config::from_lookup(webhook_type.guard(), |name| match name {
-        "SENDBLUE_WEBHOOK_SECRETS" => Some(format!("old-secret,{SECRET}")),
-        "SENDBLUE_CALLBACK_TOKENS" => Some(format!("{},{CALLBACK_TOKEN}", "0".repeat(32))),
-        "RECEIVER_MODE" if backend == Backend::Local => Some("local".into()),
-        "DEDUP_TABLE_NAME" => match &backend {
-            Backend::Aws { table_name, .. } => Some(table_name.clone()),
-            Backend::Local => None,
-        },
-        "EVENT_BUS_NAME" => match &backend {
-            Backend::Aws { bus_name, .. } => Some(bus_name.clone()),
-            Backend::Local => None,
-        },
-        _ => None,
-    })
-    .expect("test configuration is valid");
+    let config =
+        Config::from_lookup(sendblue_webhooks::verify::guard(webhook_type), |name| match name {
+            "SENDBLUE_WEBHOOK_SECRETS" => Some(format!("old-secret,{SECRET}")),
+            "SENDBLUE_CALLBACK_TOKENS" => Some(format!("{},{CALLBACK_TOKEN}", "0".repeat(32))),
+            "RECEIVER_MODE" if backend == Backend::Local => Some("local".into()),
+            "DEDUP_TABLE_NAME" => match &backend {
+                Backend::Aws { table_name, .. } => Some(table_name.clone()),
+                Backend::Local => None,
+            },
+            "EVENT_BUS_NAME" => match &backend {
+                Backend::Aws { bus_name, .. } => Some(bus_name.clone()),
+                Backend::Local => None,
+            },
+            _ => None,
+        })
+        .expect("test configuration is valid");
     Config { metrics_namespace: None, ..config }
 }
 
@@ -149,6 +150,8 @@ pub struct Delivered {
     pub source: String,
     pub detail_type: String,
     pub detail: Value,
+    /// The whole event, as the queue (like any rule target) received it.
+    pub message_body: String,
 }
 
 impl Emulators {
@@ -271,6 +274,7 @@ impl Emulators {
                     source: event["source"].as_str().unwrap().to_owned(),
                     detail_type: event["detail-type"].as_str().unwrap().to_owned(),
                     detail: event["detail"].clone(),
+                    message_body: message.body().unwrap().to_owned(),
                 });
                 receipts.push(
                     aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()

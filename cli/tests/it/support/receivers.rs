@@ -35,13 +35,14 @@ impl Receivers {
         let by_binary: HashMap<_, _> = WebhookType::ALL
             .into_iter()
             .map(|t| {
-                let config = Config::from_lookup(t.guard(), |name| match name {
-                    "RECEIVER_MODE" => Some("local".into()),
-                    "SENDBLUE_WEBHOOK_SECRETS" => Some(secrets.into()),
-                    "SENDBLUE_CALLBACK_TOKENS" => Some(tokens.into()),
-                    _ => None,
-                })
-                .unwrap();
+                let config =
+                    Config::from_lookup(sendblue_webhooks::verify::guard(t), |name| match name {
+                        "RECEIVER_MODE" => Some("local".into()),
+                        "SENDBLUE_WEBHOOK_SECRETS" => Some(secrets.into()),
+                        "SENDBLUE_CALLBACK_TOKENS" => Some(tokens.into()),
+                        _ => None,
+                    })
+                    .unwrap();
                 let receiver = Receiver::new(
                     t,
                     &config,

@@ -1,6 +1,5 @@
 //! What the CLI tests share: the binary run as a user runs it, a fake of Sendblue's management
 //! API, and receivers on loopback.
-#![allow(dead_code)] // each test file uses its own part of this module
 
 pub mod fake_sendblue;
 pub mod receivers;

@@ -1,13 +1,12 @@
-//! Typed, lenient views of Sendblue's webhook bodies, for consumers of the forwarded events.
+//! Typed, lenient views of Sendblue's webhook bodies.
 //!
-//! Sendblue's payloads drift (SENDBLUE.md): fields turn `null`, `error_code` arrives as a number
-//! or a string, `status` grows new values. So every field is optional, open sets keep unknown
-//! values, and every type keeps the fields it does not know in `extra`. The receiver itself
-//! never depends on these types: it forwards the body as received.
+//! Sendblue's payloads drift: fields turn `null`, `error_code` arrives as a number or a string,
+//! `status` grows new values. So every field is optional, open sets keep unknown values, and
+//! every type keeps the fields it does not know in `extra`. The receiver itself never reads
+//! bodies through these types: it forwards each body as received.
 
 mod call_log;
 mod contact;
-mod detail;
 mod line;
 mod message;
 mod typing;
@@ -16,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 pub use call_log::CallLog;
 pub use contact::ContactCreated;
-pub use detail::{ForwardedDetail, ForwardedMetadata};
 pub use line::LineEvent;
 pub use message::{MessageRecord, MessageStatus, MessageType};
 pub use typing::TypingIndicator;
@@ -37,17 +35,26 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// Reads a body of the given type (the type comes from the URL or the `DetailType`).
+    /// Reads a body of the given type (the type comes from the URL or the `detail-type`).
     pub fn parse(webhook_type: WebhookType, body: &str) -> serde_json::Result<Self> {
+        Self::from_value(webhook_type, serde_json::from_str(body)?)
+    }
+
+    /// The same, from a body already parsed.
+    pub fn from_value(
+        webhook_type: WebhookType,
+        body: serde_json::Value,
+    ) -> serde_json::Result<Self> {
+        use serde_json::from_value;
         Ok(match webhook_type {
-            WebhookType::Receive => Payload::Receive(serde_json::from_str(body)?),
-            WebhookType::Outbound => Payload::Outbound(serde_json::from_str(body)?),
-            WebhookType::TypingIndicator => Payload::TypingIndicator(serde_json::from_str(body)?),
-            WebhookType::CallLog => Payload::CallLog(serde_json::from_str(body)?),
-            WebhookType::LineBlocked => Payload::LineBlocked(serde_json::from_str(body)?),
-            WebhookType::LineAssigned => Payload::LineAssigned(serde_json::from_str(body)?),
-            WebhookType::ContactCreated => Payload::ContactCreated(serde_json::from_str(body)?),
-            WebhookType::StatusCallback => Payload::StatusCallback(serde_json::from_str(body)?),
+            WebhookType::Receive => Payload::Receive(from_value(body)?),
+            WebhookType::Outbound => Payload::Outbound(from_value(body)?),
+            WebhookType::TypingIndicator => Payload::TypingIndicator(from_value(body)?),
+            WebhookType::CallLog => Payload::CallLog(from_value(body)?),
+            WebhookType::LineBlocked => Payload::LineBlocked(from_value(body)?),
+            WebhookType::LineAssigned => Payload::LineAssigned(from_value(body)?),
+            WebhookType::ContactCreated => Payload::ContactCreated(from_value(body)?),
+            WebhookType::StatusCallback => Payload::StatusCallback(from_value(body)?),
         })
     }
 }

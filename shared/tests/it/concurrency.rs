@@ -1,14 +1,12 @@
 //! Many deliveries at once, through several receivers sharing one table (as concurrent Lambda
 //! instances do): every event reaches the bus exactly once.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use sendblue_testkit::*;
 use sendblue_webhooks::WebhookType;
 use serde_json::json;
-use support::*;
 
 /// Receivers that share the table and the bus but not their SDK clients.
 async fn instances(
@@ -30,6 +28,7 @@ type AwsReceiver = sendblue_webhooks::Receiver<
 >;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn sixty_four_deliveries_of_one_key_forward_exactly_once() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -74,6 +73,7 @@ fn event_body(webhook_type: WebhookType, n: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_thousand_shuffled_deliveries_with_repeats_forward_every_key_once() {
     const UNIQUE: usize = 700;
     const TOTAL: usize = 1000;

@@ -5,10 +5,9 @@
 
 use std::fmt;
 
-use crate::verify::Guard;
-
-/// One kind of delivery, named as Sendblue's management API names it (`status_callback` is ours:
-/// Sendblue has no name for it, as it is given per send-message request, not registered).
+/// One kind of delivery, named as Sendblue's management API names it, which is also the
+/// forwarded event's `detail-type`. (`status_callback` is ours: Sendblue has no name for it, as
+/// its URL is given on each send-message request, not registered.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WebhookType {
     Receive,
@@ -70,15 +69,6 @@ impl WebhookType {
             WebhookType::LineAssigned => "line-assigned",
             WebhookType::ContactCreated => "contact-created",
             WebhookType::StatusCallback => "status-callback",
-        }
-    }
-
-    /// What proves a delivery comes from Sendblue: status callbacks arrive without any `sb-*`
-    /// header, so their URL carries the proof instead.
-    pub const fn guard(self) -> Guard {
-        match self {
-            WebhookType::StatusCallback => Guard::UrlToken,
-            _ => Guard::SigningSecretHeader,
         }
     }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{open_enum, NumberOrText};
 
 open_enum!(
-    /// A message's status; an open set (SENDBLUE.md lists what has been seen).
+    /// A message's status; an open set (these are the values seen so far).
     MessageStatus {
         Registered = "REGISTERED",
         Pending = "PENDING",

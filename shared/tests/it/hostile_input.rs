@@ -2,15 +2,13 @@
 //! run: cargo-fuzz needs a nightly toolchain, which cannot be installed here). For any body and
 //! any secret: no panic, no 5xx, and every 4xx writes and forwards nothing.
 
-mod support;
-
 use lambda_http::http::HeaderValue;
 use lambda_http::Body;
 use proptest::prelude::*;
+use sendblue_testkit::*;
 use sendblue_webhooks::verify::SECRET_HEADER;
 use sendblue_webhooks::WebhookType;
 use serde_json::Value;
-use support::*;
 
 /// Cases per property: 1,500 in the test command; `HOSTILE_INPUT_CASES` for a longer run.
 fn cases() -> u32 {

@@ -1,10 +1,8 @@
 //! The dedup store contract, run against the in-memory store and against DynamoDB Local:
 //! both must answer every transition of the state machine the same way.
 
-mod support;
-
+use sendblue_testkit::Emulators;
 use sendblue_webhooks::dedup::{Claim, ClaimOutcome, DedupStore, StoreError};
-use support::Emulators;
 
 const T0_MS: u64 = 1_800_000_000_000;
 const LEASE_MS: u64 = 10_000;
@@ -110,6 +108,7 @@ async fn memory_store_keeps_the_contract() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn dynamodb_store_keeps_the_contract() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -117,6 +116,7 @@ async fn dynamodb_store_keeps_the_contract() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn dynamodb_store_writes_the_documented_item() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
@@ -134,6 +134,7 @@ async fn dynamodb_store_writes_the_documented_item() {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn dynamodb_store_reports_an_unreachable_table_as_unavailable() {
     let aws = Emulators::connect().await;
     let store = aws.store("no-such-table");

@@ -1,16 +1,14 @@
 //! Every sample event in `events/` through the real pipeline on in-memory backends: the
 //! answers of DESIGN.md's table, what is forwarded, and that bad input changes nothing.
 
-mod support;
-
 use lambda_http::http::Method;
 use lambda_http::{Body, RequestExt};
+use sendblue_testkit::*;
 use sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;
 use sendblue_webhooks::dedup::{Claim, DedupStore};
-use sendblue_webhooks::payload::{MessageStatus, Payload};
+use sendblue_webhooks::events::payload::{MessageStatus, Payload};
 use sendblue_webhooks::WebhookType;
 use serde_json::{json, Value};
-use support::*;
 
 #[test]
 fn every_fixture_is_an_api_gateway_v2_request() {

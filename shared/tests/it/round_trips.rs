@@ -1,17 +1,15 @@
 //! AWS round trips per delivery, counted by an SDK interceptor on every request sent (retries
 //! included): a new event costs 3 (claim, forward, complete), a duplicate 1, a refusal 0.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use sendblue_testkit::*;
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::forward::EventBridgeSink;
 use sendblue_webhooks::{Receiver, WebhookType};
-use support::*;
 
 #[derive(Debug, Clone, Default)]
 struct CountRequests(Arc<AtomicUsize>);
@@ -39,6 +37,7 @@ impl Intercept for CountRequests {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn a_new_event_costs_three_round_trips_a_duplicate_one_a_refusal_none() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;

@@ -3,14 +3,12 @@
 //! The first test prints the README's transcript: `cargo test -p sendblue-webhooks-cli --test
 //! register -- --nocapture transcript`.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::fake_sendblue::{Account, FakeSendblue};
+use crate::support::receivers::Receivers;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::fake_sendblue::{Account, FakeSendblue};
-use support::receivers::Receivers;
-use support::*;
 
 const SECRET: &str = "our-webhook-secret";
 
@@ -92,7 +90,7 @@ async fn transcript_register_dry_run_then_register_twice_then_unregister() {
     let account = sendblue.account();
     assert!(account.writes()[7..].iter().all(|w| w.starts_with("DELETE ")));
     let before = busy_account();
-    for type_name in support::fake_sendblue::TYPES {
+    for type_name in crate::support::fake_sendblue::TYPES {
         let expected: Vec<Value> = before.webhooks.get(type_name).cloned().unwrap_or_default();
         assert_eq!(
             account.webhooks.get(type_name).cloned().unwrap_or_default(),

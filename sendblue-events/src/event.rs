@@ -1,0 +1,117 @@
+//! The forwarded event: the bus's envelope, the `detail`, and the receiver's metadata.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::payload::Payload;
+use crate::webhook_type::WebhookType;
+
+/// What the receiver adds to every body. Generic over the string type so that the receiver
+/// writes it from borrowed strings and consumers read it into owned ones, from one definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata<S = String> {
+    /// The webhook type's name, as in `detail-type`.
+    pub webhook_type: S,
+    /// With `webhook_type`, identifies the event: deduplicate on the pair.
+    pub dedup_key: S,
+    /// When the receiver took the event: RFC 3339, UTC, milliseconds.
+    pub received_at: S,
+    /// API Gateway's id of the request that delivered it (empty when there was none).
+    pub request_id: S,
+    /// How the event reached the receiver.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// How an event reached the receiver.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Delivered by Sendblue's webhook.
+    #[default]
+    Webhook,
+    /// Recovered from Sendblue's messages API after the webhook did not bring it.
+    Reconciliation,
+}
+
+/// An event's `detail`: the metadata and the body exactly as Sendblue sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detail<T = Value> {
+    pub metadata: Metadata,
+    pub data: T,
+}
+
+/// A forwarded event as an EventBridge rule's Lambda target receives it (an SQS target gets
+/// the same JSON as its message body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent<D = Detail> {
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    #[serde(default)]
+    pub time: String,
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub region: String,
+    pub detail: D,
+}
+
+impl BusEvent {
+    /// The webhook type this event is, if this version knows it.
+    pub fn webhook_type(&self) -> Option<WebhookType> {
+        WebhookType::from_name(&self.detail_type)
+    }
+
+    /// `detail.data` as the typed body of its type; `None` for a type this version does not know.
+    pub fn payload(&self) -> Option<serde_json::Result<Payload>> {
+        let webhook_type = self.webhook_type()?;
+        Some(Payload::from_value(webhook_type, self.detail.data.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_bus_event_reads_its_metadata_and_typed_payload() {
+        let event: BusEvent = serde_json::from_value(json!({
+            "version": "0", "id": "e-1", "detail-type": "outbound", "source": "sendblue",
+            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+            "resources": [],
+            "detail": {
+                "metadata": {"webhook_type": "outbound", "dedup_key": "m-1#SENT",
+                             "received_at": "2026-01-01T00:00:00.000Z", "request_id": "r",
+                             "origin": "reconciliation"},
+                "data": {"message_handle": "m-1", "status": "SENT", "future": 1}
+            }
+        }))
+        .unwrap();
+        assert_eq!(event.webhook_type(), Some(WebhookType::Outbound));
+        assert_eq!(event.detail.metadata.origin, Origin::Reconciliation);
+        let Some(Ok(Payload::Outbound(record))) = event.payload() else { panic!("{event:?}") };
+        assert_eq!(record.message_handle.as_deref(), Some("m-1"));
+        assert_eq!(record.extra["future"], 1, "unknown fields are kept");
+    }
+
+    #[test]
+    fn metadata_without_origin_came_by_webhook() {
+        let metadata: Metadata = serde_json::from_value(json!({
+            "webhook_type": "receive", "dedup_key": "k", "received_at": "t", "request_id": "r"
+        }))
+        .unwrap();
+        assert_eq!(metadata.origin, Origin::Webhook);
+        let written = Metadata {
+            webhook_type: "receive",
+            dedup_key: "k",
+            received_at: "t",
+            request_id: "r",
+            origin: Origin::Webhook,
+        };
+        assert_eq!(serde_json::to_value(written).unwrap()["origin"], "webhook");
+    }
+}

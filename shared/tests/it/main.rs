@@ -1,0 +1,12 @@
+//! The receiver's integration tests, one binary: each module one topic. The tests that need
+//! DynamoDB Local and moto are ignored by a plain `cargo test`, with the reason; the test
+//! command, `scripts/test.sh`, starts the emulators and runs them all (`--include-ignored`).
+
+mod aws_pipeline;
+mod concurrency;
+mod faults;
+mod fixtures;
+mod hostile_input;
+mod logs;
+mod round_trips;
+mod store_contract;
