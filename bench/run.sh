@@ -30,7 +30,7 @@ cargo bench --quiet -p sendblue-webhooks --bench pipeline -- --warm-up-time 1 --
 # Each function on its own (`-p`), as cargo lambda and SAM build them: the workspace's CLI would
 # otherwise add its own features to the shared dependencies.
 log "release build and package size of every function"
-for function in receive outbound typing-indicator call-log line-blocked line-assigned contact-created status-callback; do
+for function in $(ls "$root/functions"); do
   FUNCTION=$function bench/size.sh baseline
 done
 start_emulators "$ddb_jar"

@@ -14,7 +14,7 @@ token=${SENDBLUE_CALLBACK_TOKEN:-local-dev-callback-token-0123456789abcdef}
 cd "$root"
 cargo build --quiet -p sendblue-webhooks-cli
 failed=0
-for function in receive outbound typing-indicator call-log line-blocked line-assigned contact-created status-callback; do
+for function in $(ls "$root/functions"); do
   url="$prefix/$function"
   [ "$function" = status-callback ] && url="$url/$token"
   printf '%s\n' "$function"

@@ -38,10 +38,10 @@ cargo build --workspace --bins --quiet # what cargo lambda watch runs, built bef
 local_port=$(free_port)
 PORT=$local_port start_server local-run "$local_port" scripts/local.sh --quiet
 scripts/send-samples.sh "http://127.0.0.1:$local_port/sendblue"
-python3 - "$tools/local-run.log" <<'PY'
-import json, sys
+python3 - "$tools/local-run.log" functions/* <<'PY'
+import json, os, sys
 types = sorted(json.loads(l)["DetailType"] for l in open(sys.argv[1]) if l.startswith('{"Source"'))
-expected = sorted(["receive", "outbound", "typing_indicator", "call_log", "line_blocked", "line_assigned", "contact_created", "status_callback"])
+expected = sorted(os.path.basename(f).replace("-", "_") for f in sys.argv[2:])
 assert types == expected, f"forwarded {types}, expected {expected}"
 PY
 

@@ -2,7 +2,7 @@
 //! invocation spends besides waiting on DynamoDB and EventBridge. `cargo bench -p sendblue-webhooks`.
 //!
 //! - `verify`, `derive_key`, `envelope`: the steps alone, typical and large (200 KB) bodies;
-//! - `new_event/<type>`: a whole request through `Receiver::handle` (log line and answer
+//! - `new_event/<type>`: a whole request through `WebhookPipeline::handle` (log line and answer
 //!   included, logs formatted as in Lambda and written to a sink), each iteration a new key;
 //! - `duplicate/<type>`: the same, for a key already completed.
 
@@ -16,7 +16,7 @@ use sendblue_webhooks::dedup::MemoryStore;
 use sendblue_webhooks::envelope::{self, Metadata, Origin};
 use sendblue_webhooks::forward::JsonLinesSink;
 use sendblue_webhooks::verify::AcceptedSecrets;
-use sendblue_webhooks::{dedup_key, logging, Receiver, WebhookType};
+use sendblue_webhooks::{dedup_key, logging, WebhookPipeline, WebhookType};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -51,9 +51,16 @@ fn steps(c: &mut Criterion) {
 }
 
 /// A local receiver whose events go nowhere (a `Vec` would grow with every iteration).
-fn receiver(webhook_type: WebhookType) -> Receiver<MemoryStore, JsonLinesSink<std::io::Sink>> {
+fn receiver(
+    webhook_type: WebhookType,
+) -> WebhookPipeline<MemoryStore, JsonLinesSink<std::io::Sink>> {
     let sink = JsonLinesSink::new(std::io::sink());
-    Receiver::new(webhook_type, &config(webhook_type, Backend::Local), MemoryStore::default(), sink)
+    WebhookPipeline::new(
+        webhook_type,
+        &config(webhook_type, Backend::Local),
+        MemoryStore::default(),
+        sink,
+    )
 }
 
 /// A body of `webhook_type` whose key is new for every `n`.

@@ -11,7 +11,7 @@ use lambda_http::{service_fn, Error, Request};
 use crate::config::{Backend, Config};
 use crate::dedup::{DedupStore, DynamoDbStore, MemoryStore};
 use crate::forward::{EventBridgeSink, EventSink, JsonLinesSink};
-use crate::pipeline::Receiver;
+use crate::pipeline::WebhookPipeline;
 use sendblue_events::WebhookType;
 
 /// Per-call limits for the AWS SDK: a stuck call must turn into a 5xx (and Sendblue's retry)
@@ -39,14 +39,14 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
                 .await;
             let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
             let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), bus_name);
-            serve(Receiver::new(webhook_type, &config, store, sink)).await
+            serve(WebhookPipeline::new(webhook_type, &config, store, sink)).await
         }
         Backend::Local => {
             tracing::warn!(
                 webhook_type = webhook_type.sendblue_name(),
                 "local mode: in-memory dedup, events printed to stdout, nothing sent to AWS"
             );
-            let receiver = Receiver::new(
+            let receiver = WebhookPipeline::new(
                 webhook_type,
                 &config,
                 MemoryStore::default(),
@@ -57,7 +57,7 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
     }
 }
 
-async fn serve<S, E>(receiver: Receiver<S, E>) -> Result<(), Error>
+async fn serve<S, E>(receiver: WebhookPipeline<S, E>) -> Result<(), Error>
 where
     S: DedupStore + 'static,
     E: EventSink + 'static,

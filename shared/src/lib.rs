@@ -6,7 +6,6 @@
 //! metadata, typed bodies) live in the serde-only crate `sendblue-events`, re-exported as
 //! [`events`], so that consumers need neither AWS SDK nor Lambda runtime.
 
-pub mod answer;
 pub mod app;
 pub mod config;
 pub mod dedup;
@@ -15,10 +14,12 @@ pub mod envelope;
 pub mod forward;
 pub mod logging;
 pub mod metrics;
+pub mod outcome;
 pub mod pipeline;
+pub mod request;
 pub mod verify;
 
 pub use app::run;
 pub use lambda_http::Error;
-pub use pipeline::Receiver;
+pub use pipeline::WebhookPipeline;
 pub use sendblue_events::{self as events, WebhookType};

@@ -11,15 +11,16 @@
 use std::io;
 use std::time::Duration;
 
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
 use tracing::{error, info, warn, Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::answer::Outcome;
-use crate::pipeline::{api_request_id, Processed};
+use crate::outcome::Outcome;
+use crate::outcome::Processed;
+use crate::request::{api_request_id, lambda_request_id};
 use sendblue_events::WebhookType;
 
 /// Used when `RUST_LOG` is not set.
@@ -77,7 +78,7 @@ pub fn request_line(
 ) {
     let outcome = &processed.outcome;
     let request_id = api_request_id(request);
-    let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
+    let lambda_request_id = lambda_request_id(request);
     let dedup_key = processed.dedup_key.as_ref().map(|k| k.as_str());
     let status = outcome.status().as_u16();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;

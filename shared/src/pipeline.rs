@@ -4,25 +4,22 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::Method;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
-use crate::answer::Outcome;
 use crate::config::Config;
 use crate::dedup::{Claim, ClaimOutcome, DedupStore};
 use crate::dedup_key::{self, BodyError, DedupKey};
 use crate::envelope::{self, Metadata};
 use crate::forward::{EventSink, OutgoingEvent};
+use crate::outcome::{Outcome, Processed};
+use crate::request::{api_request_id, lease_until_ms};
 use crate::verify::AcceptedSecrets;
 use sendblue_events::WebhookType;
 
-/// The lease when a request carries no Lambda deadline (a test building requests by hand).
-pub const FALLBACK_LEASE_MS: u64 = 30_000;
-
 /// One webhook type's receiver, built once per process and shared by every invocation.
 #[derive(Debug)]
-pub struct Receiver<S, E> {
+pub struct WebhookPipeline<S, E> {
     webhook_type: WebhookType,
     secrets: AcceptedSecrets,
     event_source: String,
@@ -33,14 +30,7 @@ pub struct Receiver<S, E> {
     sink: E,
 }
 
-/// What one delivery came to, with what the log line needs.
-#[derive(Debug)]
-pub struct Processed {
-    pub outcome: Outcome,
-    pub dedup_key: Option<DedupKey>,
-}
-
-impl<S: DedupStore, E: EventSink> Receiver<S, E> {
+impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
     pub fn new(webhook_type: WebhookType, config: &Config, store: S, sink: E) -> Self {
         Self {
             webhook_type,
@@ -177,29 +167,10 @@ impl<S: DedupStore, E: EventSink> Receiver<S, E> {
     }
 }
 
-/// The claim's lease ends with the invocation: if this process dies mid-way, a retry after the
-/// Lambda deadline may take the key over.
-fn lease_until_ms(request: &Request, now_ms: u64) -> u64 {
-    request
-        .lambda_context_ref()
-        .map(|context| context.deadline)
-        .filter(|&deadline_ms| deadline_ms > now_ms)
-        .unwrap_or(now_ms + FALLBACK_LEASE_MS)
-}
-
 /// The end of the dedup window, never before the end of the lease: a window that ended first
 /// would let a retry take over a live claim (`expires_at_s < now`) and forward the event twice.
 fn expires_at_s(now_ms: u64, lease_until_ms: u64, dedup_ttl_seconds: u64) -> u64 {
     (now_ms / 1000 + dedup_ttl_seconds).max(lease_until_ms.div_ceil(1000))
-}
-
-/// API Gateway's id for the request (Function URLs have one too).
-pub fn api_request_id(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(context) => context.request_id.clone(),
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
 }
 
 fn epoch_ms(time: SystemTime) -> u64 {

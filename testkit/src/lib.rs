@@ -15,7 +15,7 @@ use lambda_http::{Body, Request};
 use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore};
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink, JsonLinesSink};
-use sendblue_webhooks::{Receiver, WebhookType};
+use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::Value;
 
 /// The secret every fixture in `events/` carries.
@@ -77,10 +77,10 @@ pub fn config(webhook_type: WebhookType, backend: Backend) -> Config {
     Config { metrics_namespace: None, ..config }
 }
 
-pub type MemoryReceiver = Receiver<MemoryStore, JsonLinesSink<Vec<u8>>>;
+pub type MemoryPipeline = WebhookPipeline<MemoryStore, JsonLinesSink<Vec<u8>>>;
 
-pub fn memory_receiver(webhook_type: WebhookType) -> MemoryReceiver {
-    Receiver::new(
+pub fn memory_receiver(webhook_type: WebhookType) -> MemoryPipeline {
+    WebhookPipeline::new(
         webhook_type,
         &config(webhook_type, Backend::Local),
         MemoryStore::default(),
@@ -89,7 +89,7 @@ pub fn memory_receiver(webhook_type: WebhookType) -> MemoryReceiver {
 }
 
 /// Every event the local sink has printed, parsed.
-pub fn printed_events(receiver: &MemoryReceiver) -> Vec<Value> {
+pub fn printed_events(receiver: &MemoryPipeline) -> Vec<Value> {
     receiver.sink().inspect(|out| {
         String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     })
@@ -97,7 +97,7 @@ pub fn printed_events(receiver: &MemoryReceiver) -> Vec<Value> {
 
 /// Handles `request` and returns the status code and the parsed JSON body.
 pub async fn answer<S: DedupStore, E: EventSink>(
-    receiver: &Receiver<S, E>,
+    receiver: &WebhookPipeline<S, E>,
     request: Request,
 ) -> (u16, Value) {
     let response = receiver.handle(request).await;
@@ -326,9 +326,9 @@ impl Emulators {
         webhook_type: WebhookType,
         table: &str,
         bus: &str,
-    ) -> Receiver<DynamoDbStore, EventBridgeSink> {
+    ) -> WebhookPipeline<DynamoDbStore, EventBridgeSink> {
         let backend = Backend::Aws { table_name: table.into(), bus_name: bus.into() };
-        Receiver::new(
+        WebhookPipeline::new(
             webhook_type,
             &config(webhook_type, backend),
             self.store(table),
@@ -343,7 +343,7 @@ pub const SENDBLUE_RETRIES: usize = 3;
 /// Delivers as Sendblue does, returning every attempt's status. `before_attempt(n)` runs
 /// before attempt `n` (0-based), e.g. to heal an injected fault; `pause` is the back-off.
 pub async fn deliver_with_retries<S: DedupStore, E: EventSink>(
-    receiver: &Receiver<S, E>,
+    receiver: &WebhookPipeline<S, E>,
     request: impl Fn() -> Request,
     mut before_attempt: impl FnMut(usize),
     pause: std::time::Duration,

@@ -19,10 +19,33 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const BODY_SHA256: &str = "body_sha256";
 pub const OWNER_TOKEN: &str = "owner_token";
 
-/// The claim condition; `StoredClaim::is_claimable_by` is the same rule in Rust.
-const CLAIMABLE: &str = "attribute_not_exists(pk) OR expires_at < :now_s \
-     OR (#status = :in_progress AND lease_until_ms < :now_ms)";
-const OWNED: &str = "owner_token = :owner_token";
+/// The claim condition; `StoredClaim::is_claimable_by` is the same rule in Rust. Every
+/// attribute is an alias (`#pk` ...) bound to the constants above by `with_names`, so each name
+/// is written once.
+const CLAIMABLE: &str = "attribute_not_exists(#pk) OR #expires_at < :now_s \
+     OR (#status = :in_progress AND #lease_until_ms < :now_ms)";
+const OWNED: &str = "#owner_token = :owner_token";
+const COMPLETE: &str = "SET #status = :completed";
+
+/// The alias of each attribute in the expressions above.
+const ALIASES: [(&str, &str); 5] = [
+    ("#pk", PK),
+    ("#status", STATUS),
+    ("#lease_until_ms", LEASE_UNTIL_MS),
+    ("#expires_at", EXPIRES_AT),
+    ("#owner_token", OWNER_TOKEN),
+];
+
+/// The aliases `expression` uses, for `expression_attribute_names` (DynamoDB refuses unused ones).
+fn aliases_in(expression: &str) -> Option<HashMap<String, String>> {
+    Some(
+        ALIASES
+            .iter()
+            .filter(|(alias, _)| expression.contains(alias))
+            .map(|(alias, name)| ((*alias).to_owned(), (*name).to_owned()))
+            .collect(),
+    )
+}
 
 /// A lost claim race normally returns the winner's item; if it vanished before we could read
 /// it (released by its owner), the claim is simply tried again, this many times in all.
@@ -62,7 +85,7 @@ impl DynamoDbStore {
             .item(BODY_SHA256, s(claim.body_sha256_hex))
             .item(OWNER_TOKEN, s(claim.owner_token))
             .condition_expression(CLAIMABLE)
-            .expression_attribute_names("#status", STATUS)
+            .set_expression_attribute_names(aliases_in(CLAIMABLE))
             .expression_attribute_values(":now_s", n(claim.now_s()))
             .expression_attribute_values(":now_ms", n(claim.now_ms))
             .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
@@ -131,6 +154,7 @@ impl DedupStore for DynamoDbStore {
             .table_name(&self.table_name)
             .key(PK, s(pk))
             .condition_expression(OWNED)
+            .set_expression_attribute_names(aliases_in(OWNED))
             .expression_attribute_values(":owner_token", s(owner_token))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -157,9 +181,9 @@ impl DedupStore for DynamoDbStore {
             .update_item()
             .table_name(&self.table_name)
             .key(PK, s(pk))
-            .update_expression("SET #status = :completed")
+            .update_expression(COMPLETE)
             .condition_expression(OWNED)
-            .expression_attribute_names("#status", STATUS)
+            .set_expression_attribute_names(aliases_in(&format!("{COMPLETE} {OWNED}")))
             .expression_attribute_values(":completed", s(ClaimStatus::Completed.as_str()))
             .expression_attribute_values(":owner_token", s(owner_token))
             .send()

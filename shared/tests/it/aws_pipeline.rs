@@ -10,7 +10,7 @@ use sendblue_webhooks::dedup::{parse_item, Claim, ClaimStatus, DedupStore};
 use sendblue_webhooks::dedup_key;
 use sendblue_webhooks::events::BusEvent;
 use sendblue_webhooks::forward::{EventSink, ForwardError, OutgoingEvent};
-use sendblue_webhooks::{Receiver, WebhookType};
+use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -295,7 +295,7 @@ async fn a_dedup_window_shorter_than_the_lease_never_ends_a_live_claim() {
     let backend = Backend::Aws { table_name: table.clone(), bus_name: bus.clone() };
     let config = Config { dedup_ttl_seconds: 1, ..config(WebhookType::Receive, backend) };
     let (entered, let_go): (Arc<Notify>, Arc<Notify>) = Default::default();
-    let holding = Arc::new(Receiver::new(
+    let holding = Arc::new(WebhookPipeline::new(
         WebhookType::Receive,
         &config,
         aws.store(&table),
@@ -305,7 +305,8 @@ async fn a_dedup_window_shorter_than_the_lease_never_ends_a_live_claim() {
             let_go: Arc::clone(&let_go),
         },
     ));
-    let retrying = Receiver::new(WebhookType::Receive, &config, aws.store(&table), aws.sink(&bus));
+    let retrying =
+        WebhookPipeline::new(WebhookType::Receive, &config, aws.store(&table), aws.sink(&bus));
     let request = || {
         let mut context = lambda_http::Context::default();
         context.deadline = now_ms() + 10_000;

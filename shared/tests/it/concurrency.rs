@@ -22,7 +22,7 @@ async fn instances(
     receivers
 }
 
-type AwsReceiver = sendblue_webhooks::Receiver<
+type AwsReceiver = sendblue_webhooks::WebhookPipeline<
     sendblue_webhooks::dedup::DynamoDbStore,
     sendblue_webhooks::forward::EventBridgeSink,
 >;

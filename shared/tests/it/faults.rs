@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::RequestExt;
 use sendblue_testkit::proxy::{Fault, FaultProxy, Step};
 use sendblue_testkit::*;
-use sendblue_webhooks::answer::Outcome;
 use sendblue_webhooks::config::Backend;
 use sendblue_webhooks::dedup::{ClaimStatus, DynamoDbStore};
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink, ForwardError, OutgoingEvent};
-use sendblue_webhooks::{Receiver, WebhookType};
+use sendblue_webhooks::outcome::Outcome;
+use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::json;
 
 const ROUNDS: usize = 12;
@@ -40,7 +40,7 @@ impl Rig {
         Self { direct, via_proxies, dynamodb_proxy, eventbridge_proxy, table, bus, queue }
     }
 
-    fn receiver(&self) -> Receiver<DynamoDbStore, EventBridgeSink> {
+    fn receiver(&self) -> WebhookPipeline<DynamoDbStore, EventBridgeSink> {
         self.via_proxies.receiver(WebhookType::Receive, &self.table, &self.bus)
     }
 
@@ -176,8 +176,12 @@ async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded
         sink: rig.via_proxies.sink(&rig.bus),
         dynamodb_proxy: &rig.dynamodb_proxy,
     };
-    let cutting =
-        Receiver::new(WebhookType::Receive, &config, rig.via_proxies.store(&rig.table), sink);
+    let cutting = WebhookPipeline::new(
+        WebhookType::Receive,
+        &config,
+        rig.via_proxies.store(&rig.table),
+        sink,
+    );
     let healthy = rig.receiver();
     let handle = unique("completion");
     // Longer than the SDK's 5 s operation timeout, which the failing completion may use up.

@@ -89,7 +89,7 @@ async fn base64_body_without_content_type_is_a_valid_delivery() {
 }
 
 async fn assert_refused(
-    receiver: &MemoryReceiver,
+    receiver: &MemoryPipeline,
     request: lambda_http::Request,
     status: u16,
     message: &str,

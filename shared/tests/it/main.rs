@@ -7,6 +7,7 @@ mod concurrency;
 mod faults;
 mod fixtures;
 mod hostile_input;
+mod layout;
 mod logs;
 mod round_trips;
 mod store_contract;

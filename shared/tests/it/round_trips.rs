@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use sendblue_testkit::*;
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::forward::EventBridgeSink;
-use sendblue_webhooks::{Receiver, WebhookType};
+use sendblue_webhooks::{WebhookPipeline, WebhookType};
 
 #[derive(Debug, Clone, Default)]
 struct CountRequests(Arc<AtomicUsize>);
@@ -54,7 +54,7 @@ async fn a_new_event_costs_three_round_trips_a_duplicate_one_a_refusal_none() {
         bus_name: bus.clone(),
     };
     for t in WebhookType::ALL {
-        let receiver = Receiver::new(
+        let receiver = WebhookPipeline::new(
             t,
             &config(t, backend.clone()),
             DynamoDbStore::new(dynamodb.clone(), &table),
@@ -65,7 +65,7 @@ async fn a_new_event_costs_three_round_trips_a_duplicate_one_a_refusal_none() {
         assert_eq!(answer(&receiver, fixture(t.binary_name())).await.0, 200);
         assert_eq!((dynamodb_calls.take(), eventbridge_calls.take()), (1, 0), "{t}: duplicate");
     }
-    let receiver = Receiver::new(
+    let receiver = WebhookPipeline::new(
         WebhookType::Receive,
         &config(WebhookType::Receive, backend),
         DynamoDbStore::new(dynamodb, &table),

@@ -17,10 +17,10 @@ use sendblue_webhooks::config::Config;
 use sendblue_webhooks::dedup::MemoryStore;
 use sendblue_webhooks::forward::JsonLinesSink;
 use sendblue_webhooks::verify::TOKEN_PATH_PARAMETER;
-use sendblue_webhooks::{Receiver, WebhookType};
+use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::Value;
 
-type LocalReceiver = Receiver<MemoryStore, JsonLinesSink<Vec<u8>>>;
+type LocalReceiver = WebhookPipeline<MemoryStore, JsonLinesSink<Vec<u8>>>;
 
 /// The eight receivers, as `scripts/local.sh` serves them.
 #[derive(Clone)]
@@ -43,7 +43,7 @@ impl Receivers {
                         _ => None,
                     })
                     .unwrap();
-                let receiver = Receiver::new(
+                let receiver = WebhookPipeline::new(
                     t,
                     &config,
                     MemoryStore::default(),

@@ -1,14 +1,21 @@
-//! How each outcome of a delivery is answered (DESIGN.md's table). Every answer is JSON, and
-//! none echoes what the client sent beyond naming a field.
+//! What a delivery can come to, and how each outcome is answered (the table in the README).
+//! Every answer is JSON, and none echoes what the client sent beyond naming a field.
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::dedup::StoreError;
-use crate::dedup_key::BodyError;
+use crate::dedup_key::{BodyError, DedupKey};
 use crate::forward::ForwardError;
 use crate::verify::AuthError;
+
+/// What one delivery came to, with the key its log line names.
+#[derive(Debug)]
+pub struct Processed {
+    pub outcome: Outcome,
+    pub dedup_key: Option<DedupKey>,
+}
 
 /// Everything a delivery can come to.
 #[derive(Debug)]
