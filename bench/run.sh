@@ -15,7 +15,7 @@ runs=${1:-10}
 warm=${2:-100}
 
 ensure_moto
-ddb_jar=$(ensure_dynamodb_local)
+ensure_dynamodb_local
 if [ ! -x "$tools/bench-venv/bin/python" ]; then
   log "installing the Python baseline (Powertools, boto3, awslambdaric) into .tools/bench-venv"
   python3 -m venv "$tools/bench-venv"

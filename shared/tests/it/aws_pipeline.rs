@@ -9,14 +9,11 @@ use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{parse_item, Claim, ClaimStatus, DedupStore};
 use sendblue_webhooks::dedup_key;
 use sendblue_webhooks::events::BusEvent;
+use sendblue_webhooks::forward::EventBridgeSink;
 use sendblue_webhooks::forward::{EventSink, ForwardError, OutgoingEvent};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
@@ -24,12 +21,32 @@ async fn every_type_is_forwarded_once_and_its_duplicate_is_not() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
     let (bus, queue) = aws.create_bus().await;
+    let sent = CaptureBodies::default();
+    let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+        aws.eventbridge.config().to_builder().interceptor(sent.clone()).build(),
+    );
     for t in WebhookType::ALL {
-        let receiver = aws.receiver(t, &table, &bus);
+        let backend = Backend::Aws { table_name: table.clone(), bus_name: bus.clone() };
+        let receiver = WebhookPipeline::new(
+            t,
+            &config(t, backend),
+            aws.store(&table),
+            EventBridgeSink::new(eventbridge.clone(), &bus),
+        );
         let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
         assert_eq!((status, body), (200, json!({"status": "OK"})), "{t}");
         let (status, body) = answer(&receiver, fixture(t.binary_name())).await;
         assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})), "{t}");
+    }
+
+    // What left the process: each PutEvents carries the body byte for byte in its Detail.
+    let requests = sent.bodies();
+    assert_eq!(requests.len(), WebhookType::ALL.len(), "one PutEvents per new event");
+    for (t, request) in WebhookType::ALL.iter().zip(&requests) {
+        let request: Value = serde_json::from_slice(request).unwrap();
+        let entry = &request["Entries"][0];
+        assert_eq!(entry["DetailType"], t.sendblue_name());
+        assert_eq!(data_text(entry["Detail"].as_str().unwrap()), fixture_body(*t), "{t}");
     }
 
     let delivered = aws.drain(&queue).await;
@@ -166,8 +183,7 @@ async fn the_lease_is_the_lambda_deadline_and_blocks_until_it_ends() {
     assert!(response.headers().contains_key("retry-after"));
     assert!(aws.drain(&queue).await.is_empty());
 
-    // Blocking is fine here: nothing else runs on this test's runtime meanwhile.
-    std::thread::sleep(std::time::Duration::from_millis(deadline_ms + 50 - now_ms()));
+    sleep_until_ms(deadline_ms + 50).await;
     let mut context = lambda_http::Context::default();
     context.deadline = now_ms() + 7_000;
     let request = fixture("typing-indicator").with_lambda_context(context.clone());
@@ -319,14 +335,52 @@ async fn a_dedup_window_shorter_than_the_lease_never_ends_a_live_claim() {
     });
     entered.notified().await;
     // The claim is live (its lease runs 10 s) and its 1 s window has passed.
-    let claimed_by_ms = now_ms();
-    tokio::time::sleep(std::time::Duration::from_millis(
-        (claimed_by_ms / 1000 + 2) * 1000 - claimed_by_ms,
-    ))
-    .await;
+    sleep_until_ms((now_ms() / 1000 + 2) * 1000).await;
     let (status, body) = answer(&retrying, request()).await;
     assert_eq!(status, 503, "a retry must wait for the lease, not take the claim over: {body}");
     let_go.notify_one();
     assert_eq!(first.await.unwrap(), (200, json!({"status": "OK"})));
     assert_eq!(aws.drain(&queue).await.len(), 1, "forwarded once");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_malformed_dedup_item_is_a_clear_500_never_a_forward() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let aws = Emulators::connect().await;
+    let table = aws.create_table().await;
+    let (bus, queue) = aws.create_bus().await;
+    let receiver = aws.receiver(WebhookType::CallLog, &table, &bus);
+    let future_s = (now_ms() / 1000 + 3600).to_string();
+    let pk = format!("call_log#{}", {
+        let body = fixture_body(WebhookType::CallLog);
+        dedup_key::derive(WebhookType::CallLog, &body, "").unwrap()
+    });
+    let items = [
+        // No status at all.
+        vec![("expires_at", N(future_s.clone())), ("lease_until_ms", N("1".into()))],
+        // A status this code never writes.
+        vec![
+            ("status", S("BOGUS".into())),
+            ("expires_at", N(future_s.clone())),
+            ("lease_until_ms", N("1".into())),
+        ],
+        // A number written as a string.
+        vec![
+            ("status", S("COMPLETED".into())),
+            ("expires_at", N(future_s.clone())),
+            ("lease_until_ms", S("soon".into())),
+        ],
+    ];
+    for attributes in items {
+        let mut put = aws.dynamodb.put_item().table_name(&table).item("pk", S(pk.clone()));
+        for (name, value) in attributes.clone() {
+            put = put.item(name, value);
+        }
+        put.send().await.unwrap();
+        let (status, body) = answer(&receiver, fixture("call-log")).await;
+        assert_eq!(status, 500, "{attributes:?}: {body}");
+        assert_eq!(body["message"], "dedup store unavailable; retry later");
+    }
+    assert!(aws.drain(&queue).await.is_empty(), "nothing forwarded");
 }

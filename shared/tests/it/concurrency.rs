@@ -120,9 +120,15 @@ async fn a_thousand_shuffled_deliveries_with_repeats_forward_every_key_once() {
     let gave_up_in_progress = attempts.iter().filter(|a| a.last() == Some(&503)).count();
 
     let counts = forward_counts(&aws.drain(&queue).await);
+    let lost = UNIQUE - counts.len();
+    let extra: usize = counts.values().map(|n| n - 1).sum();
+    // Measured, then judged: the line reports what this run saw.
+    eprintln!(
+        "{} deliveries, {UNIQUE} distinct: lost {lost}, forwarded twice {extra}; \
+         {gave_up_in_progress} repeats still in progress after the last retry",
+        attempts.len()
+    );
     let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
     assert!(twice.is_empty(), "forwarded more than once: {twice:?}");
-    assert_eq!(counts.len(), UNIQUE, "every distinct event forwarded (lost 0)");
-    eprintln!("{gave_up_in_progress} repeats still in progress after the last retry");
-    eprintln!("1000 deliveries, {UNIQUE} distinct: lost 0, duplicated 0");
+    assert_eq!(lost, 0, "every distinct event forwarded");
 }

@@ -2,7 +2,7 @@
 //! with deliveries driven by Sendblue's retry policy: nothing lost, nothing forwarded twice
 //! outside the one documented window.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_http::RequestExt;
 use sendblue_testkit::proxy::{Fault, FaultProxy, Step};
@@ -51,10 +51,6 @@ impl Rig {
 
 fn receive_body(handle: &str) -> String {
     body_with(WebhookType::Receive, &[("message_handle", json!(handle))])
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// `ROUNDS` events, each delivered while `fault` is set on `proxy` for the first 1 to 3 attempts
@@ -200,7 +196,7 @@ async fn a_failed_completion_still_answers_200_and_a_late_duplicate_is_forwarded
     assert_eq!(item.status, ClaimStatus::InProgress);
     assert_eq!(answer(&healthy, request()).await.0, 503, "within the lease");
 
-    tokio::time::sleep(Duration::from_millis(item.lease_until_ms + 100 - now_ms())).await;
+    sleep_until_ms(item.lease_until_ms + 100).await;
     assert_eq!(
         answer(&healthy, request()).await,
         (200, json!({"status": "OK"})),
@@ -280,4 +276,86 @@ async fn a_failed_condition_whose_item_vanished_claims_again_and_never_assumes_t
     assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "both faults met their requests");
     assert_eq!((status, body["duplicate"].clone()), (200, json!(true)), "claimed again: {body}");
     assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_failed_condition_without_the_old_item_reads_it_and_answers_duplicate() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("fallback-read");
+    let request = || with_body(WebhookType::Receive, receive_body(&handle));
+    assert_eq!(answer(&receiver, request()).await.0, 200);
+
+    // DynamoDB may fail the condition without returning the old item: the consistent read
+    // that follows finds the completed item.
+    rig.dynamodb_proxy.script("PutItem", Step::ApplyThenStrip("Item"));
+    let (status, body) = answer(&receiver, request()).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0, "the failure came without its item");
+    assert_eq!((status, body["duplicate"].clone()), (200, json!(true)), "{body}");
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once");
+}
+
+/// EventBridge's answer to a request it failed after applying it, or before.
+const EVENTS_INTERNAL_ERROR: &str = r#"{"__type":"InternalException","message":"injected"}"#;
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_forward_failure_then_a_release_failure_holds_the_key_until_the_lease_and_loses_nothing()
+{
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("release-fails");
+    let lease_ms = 6_000;
+    let request = || {
+        let mut context = lambda_http::Context::default();
+        context.deadline = now_ms() + lease_ms;
+        with_body(WebhookType::Receive, receive_body(&handle)).with_lambda_context(context)
+    };
+    rig.eventbridge_proxy.set(Fault::Refuse);
+    // Every attempt of the SDK at the release fails.
+    for _ in 0..3 {
+        rig.dynamodb_proxy.script("DeleteItem", Step::Answer(500, INTERNAL_ERROR));
+    }
+    let processed = receiver.process(&request()).await;
+    assert!(
+        matches!(processed.outcome, Outcome::ForwardFailed { release_error: Some(_), .. }),
+        "{processed:?}"
+    );
+    assert_eq!(processed.outcome.status(), 502, "Sendblue retries");
+    let item = rig.direct.item(&rig.table, &format!("receive#{handle}")).await.unwrap();
+    assert_eq!(item.status, ClaimStatus::InProgress, "the claim stays");
+
+    rig.eventbridge_proxy.set(Fault::Pass);
+    let response = receiver.handle(request()).await;
+    assert_eq!(response.status(), 503, "within the lease, the retry is told to come back");
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=lease_ms / 1000).contains(&retry_after), "{retry_after}");
+
+    sleep_until_ms(item.lease_until_ms + 100).await;
+    assert_eq!(answer(&receiver, request()).await, (200, json!({"status": "OK"})), "after it");
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1, "forwarded once, nothing lost");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_put_events_accepted_whose_answer_was_lost_is_forwarded_twice_with_one_dedup_key() {
+    let rig = Rig::start().await;
+    let receiver = rig.receiver();
+    let handle = unique("lost-put-events-answer");
+    rig.eventbridge_proxy.script("PutEvents", Step::ApplyThenAnswer(500, EVENTS_INTERNAL_ERROR));
+    let (status, body) =
+        answer(&receiver, with_body(WebhookType::Receive, receive_body(&handle))).await;
+    assert_eq!(
+        rig.eventbridge_proxy.pending_steps(),
+        0,
+        "EventBridge took the event, lost its answer"
+    );
+    assert_eq!((status, body), (200, json!({"status": "OK"})), "the SDK's retry succeeded");
+    // The documented window: the bus has the event twice, and consumers can tell by the key.
+    let delivered = rig.direct.drain(&rig.queue).await;
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert_eq!(delivered[0].detail["metadata"]["dedup_key"], handle.as_str());
+    assert_eq!(delivered[1].detail["metadata"]["dedup_key"], handle.as_str());
+    assert_eq!(rig.claim_status(&handle).await, Some(ClaimStatus::Completed));
 }

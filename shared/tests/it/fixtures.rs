@@ -1,6 +1,7 @@
 //! Every sample event in `events/` through the real pipeline on in-memory backends: the
 //! answers of DESIGN.md's table, what is forwarded, and that bad input changes nothing.
 
+use base64::Engine as _;
 use lambda_http::http::Method;
 use lambda_http::{Body, RequestExt};
 use sendblue_testkit::*;
@@ -12,18 +13,35 @@ use serde_json::{json, Value};
 
 #[test]
 fn every_fixture_is_an_api_gateway_v2_request() {
-    let mut count = 0;
-    for dir in [events_dir(), events_dir().join("bad")] {
+    let mut names = std::collections::BTreeSet::new();
+    for (dir, prefix) in [(events_dir(), ""), (events_dir().join("bad"), "bad/")] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-                count += 1;
+                let stem = path.file_stem().unwrap().to_string_lossy();
+                names.insert(format!("{prefix}{stem}"));
             }
         }
     }
-    assert!(count >= 14, "only {count} fixtures");
+    // One per function, the base64 variant, and the bad cases the README's table lists.
+    let mut expected: std::collections::BTreeSet<String> =
+        WebhookType::ALL.iter().map(|t| t.binary_name().to_owned()).collect();
+    expected.extend(
+        [
+            "receive-base64",
+            "bad/call-log-null-key",
+            "bad/get-method",
+            "bad/missing-key-field",
+            "bad/missing-secret",
+            "bad/not-json",
+            "bad/status-callback-wrong-token",
+            "bad/wrong-secret",
+        ]
+        .map(str::to_owned),
+    );
+    assert_eq!(names, expected);
 }
 
 #[test]
@@ -59,6 +77,10 @@ async fn each_type_is_forwarded_once_with_its_data_untouched() {
         assert_eq!(event["DetailType"], t.sendblue_name());
         let original: Value = serde_json::from_str(&fixture_body(t)).unwrap();
         assert_eq!(event["Detail"]["data"], original, "{t}");
+        // And byte for byte, as the pipeline hands the event to the bus.
+        let recording = recording_receiver(t);
+        assert_eq!(answer(&recording, fixture(t.binary_name())).await.0, 200);
+        assert_eq!(data_text(&recording.sink().details()[0]), fixture_body(t), "{t}");
         let metadata = &event["Detail"]["metadata"];
         assert_eq!(metadata["webhook_type"], t.sendblue_name());
         assert!(metadata["dedup_key"].as_str().is_some_and(|k| !k.is_empty()));
@@ -177,8 +199,22 @@ async fn size_limit_applies_to_the_decoded_body() {
 
     let just_fits = format!("{{\"pad\":\"{}\"}}", "x".repeat(limit - 10));
     assert_eq!(just_fits.len(), limit);
-    let (status, _) = answer(&receiver, with_body(WebhookType::LineBlocked, just_fits)).await;
-    assert_eq!(status, 200);
+    // API Gateway base64-encodes some bodies: 4/3 of the limit on the wire, at the limit decoded.
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("receive-base64.json")).unwrap(),
+    )
+    .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(just_fits.as_bytes());
+    assert!(encoded.len() > limit, "the encoded form alone is over the limit");
+    event["body"] = json!(encoded);
+    event["isBase64Encoded"] = json!(true);
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let receiver = recording_receiver(WebhookType::LineBlocked);
+    let mut request = request;
+    *request.headers_mut() = fixture("line-blocked").headers().clone();
+    let (status, body) = answer(&receiver, request).await;
+    assert_eq!(status, 200, "judged by its decoded size: {body}");
+    assert_eq!(data_text(&receiver.sink().details()[0]), just_fits);
 }
 
 #[tokio::test]
