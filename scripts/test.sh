@@ -28,15 +28,13 @@ timed() {
   printf '%5ds  %s\n' $((SECONDS - started)) "$name" >>"$tools/timings.log"
 }
 
-# group NAME COMMAND...: runs a test group in this shell (servers it starts are stopped on
-# exit), its output shown and kept in $results/NAME.log; a failure is counted by the summary,
-# not fatal here.
+# group NAME COMMAND...: runs a test group (in a subshell: a server it starts, it stops), its
+# output shown and kept in $results/NAME.log; a failure is counted by the summary, not fatal.
 group() {
   local name=$1 started=$SECONDS
   shift
   log "$name"
-  "$@" > >(tee "$results/$name.log") 2>&1 || log "$name: FAILED (counted in the summary)"
-  wait $! 2>/dev/null || true # tee has written everything
+  "$@" 2>&1 | tee "$results/$name.log" || log "$name: FAILED (counted in the summary)"
   printf '%5ds  %s\n' $((SECONDS - started)) "$name" >>"$tools/timings.log"
 }
 
@@ -63,6 +61,7 @@ smoke_test() {
   local port
   port=$(free_port)
   PORT=$port start_server local-run "$port" scripts/local.sh --quiet
+  local local_run=${server_pids[-1]}
   local sent=ok
   scripts/send-samples.sh "http://127.0.0.1:$port/sendblue" || sent=FAILED
   echo "check: every sample delivered $sent"
@@ -74,6 +73,7 @@ for function in sorted(sys.argv[2:]):
     verdict = "ok" if forwarded.count(detail_type) == 1 else "FAILED"
     print(f"check: {detail_type} forwarded once by the local run {verdict}")
 PY
+  kill -- "-$local_run" 2>/dev/null || true
 }
 
 # `sam build` of every function through the template's own build metadata (rust-cargolambda),

@@ -1,8 +1,10 @@
-"""The real function binaries, run through a Lambda Runtime API as Lambda runs them (local mode,
-no AWS needed): what their logs carry at the most verbose level a user can set, and how they
-refuse to start on a bad setting.
+"""The real function binaries, run through a Lambda Runtime API as Lambda runs them: what their
+logs carry at the most verbose level a user can set, how they refuse to start on a bad setting
+(both in local mode, no AWS needed), and the metrics they print against DynamoDB Local and moto,
+compared with what the template's alarms and dashboard read.
 
-Run by scripts/test.sh after the debug binaries are built: python -m unittest tests/runtime_test.py
+Run by scripts/test.sh after the debug binaries are built, with the emulators' endpoints in the
+environment: python -m unittest tests/runtime_test.py
 """
 
 import json
@@ -11,6 +13,10 @@ import pathlib
 import subprocess
 import sys
 import unittest
+import uuid
+
+import boto3
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -112,6 +118,89 @@ class RefusesToStart(unittest.TestCase):
                 stderr = self.refused(**changes)
                 self.assertIn(variable, stderr)
                 self.assertNotIn(SECRET, stderr)
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """Reads template.yaml's short forms (`!Ref X`, `!Sub ...`) as {"Ref": X}, {"Sub": ...}."""
+
+
+TemplateLoader.add_multi_constructor(
+    "!",
+    lambda loader, tag, node: {tag[1:]: (
+        loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node))},
+)
+
+
+def our_alarm_metrics(template):
+    """(alarm, metric name, {dimension: value}) for every alarm on the functions' namespace."""
+    found = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        stats += [props] if "MetricName" in props else []
+        for metric in stats:
+            if "SendblueWebhooks/" in json.dumps(metric["Namespace"]):
+                found.append((name, metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}))
+    return found
+
+
+class MetricsAsEmitted(unittest.TestCase):
+    """The EMF lines a real function prints, against what the alarms and the dashboard read."""
+
+    def setUp(self):
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        self.dynamodb_url = os.environ["SENDBLUE_TEST_DYNAMODB_ENDPOINT"]
+        self.moto_url = os.environ["SENDBLUE_TEST_MOTO_ENDPOINT"]
+        suffix = uuid.uuid4().hex[:12]
+        self.table, self.bus = f"metrics-{suffix}", f"metrics-{suffix}"
+        session.client("dynamodb", endpoint_url=self.dynamodb_url).create_table(
+            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        session.client("events", endpoint_url=self.moto_url).create_event_bus(Name=self.bus)
+
+    def test_the_alarms_read_what_the_functions_print(self):
+        namespace = "SendblueWebhooks/test-stack"
+        env = environment(
+            AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+            AWS_ENDPOINT_URL_DYNAMODB=self.dynamodb_url, AWS_ENDPOINT_URL_EVENTBRIDGE=self.moto_url,
+            DEDUP_TABLE_NAME=self.table, EVENT_BUS_NAME=self.bus, SENDBLUE_WEBHOOK_SECRETS=SECRET,
+            METRICS_NAMESPACE=namespace)
+        events = [fixture("receive"), fixture("receive"), fixture("bad/wrong-secret"), fixture("bad/not-json")]
+        answers, stdout, stderr = run("receive", events, env)
+        self.assertEqual([a["statusCode"] for a in answers], [200, 200, 401, 400], stderr[-2000:])
+
+        lines = [json.loads(line) for line in stdout.splitlines() if '"_aws"' in line]
+        self.assertEqual(len(lines), 4, "one EMF line per request")
+        emitted = set()
+        for line in lines:
+            directive = line["_aws"]["CloudWatchMetrics"][0]
+            self.assertEqual(directive["Namespace"], namespace)
+            for dimensions in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    self.assertIn(metric["Name"], line, "each metric is a member of the line")
+                    emitted.add((metric["Name"], tuple(dimensions), tuple(line[d] for d in dimensions)))
+        self.assertEqual(
+            {values[0] for name, dims, values in emitted if dims == ("Outcome",)},
+            {"forwarded", "duplicate", "unauthorized", "bad_body"})
+
+        template = yaml.load((ROOT / "template.yaml").read_text(), Loader=TemplateLoader)
+        shapes = {(name, dims) for name, dims, _ in emitted}
+        watched = our_alarm_metrics(template)
+        self.assertTrue(watched)
+        for alarm, metric, dimensions in watched:
+            self.assertIn((metric, tuple(dimensions)), shapes, f"{alarm} reads a metric the functions print")
+        # The refusals alarm counts exactly the outcomes these refused deliveries were given.
+        refused = {d["Outcome"] for a, _, d in watched if a == "RefusedDeliveriesAlarm"}
+        self.assertLessEqual({"unauthorized", "bad_body"}, refused)
+        dashboard = json.dumps(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+        for name, dims, values in emitted:
+            if dims == ("Outcome",) and name == "Requests":
+                self.assertIn(f'\\"{values[0]}\\"', dashboard, f"{values[0]} on the dashboard")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ class TemplateContract(unittest.TestCase):
         names = set(re.findall(r'\{"Name": "(\w+)", "Unit"', metrics))
         dimension_sets = re.search(r'"Dimensions": (\[\[.*?\]\])', metrics).group(1)
         dimensions = {frozenset(d) for d in eval(dimension_sets)}
-        outcomes = set(re.findall(r'=> "([a-z_]+)",', (SRC / "answer.rs").read_text()))
+        outcomes = set(re.findall(r'=> "([a-z_]+)",', (SRC / "outcome.rs").read_text()))
         return names, dimensions, outcomes
 
     def our_metric_stats(self):

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{service_fn, Error, Request};
 
 use crate::config::{Backend, Config};
@@ -24,6 +24,17 @@ pub fn sdk_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The AWS configuration every client is built from: the standard chain (region, credentials,
+/// endpoint variables), our timeouts, and no stalled-stream protection, which the timeouts
+/// already cover (it cost about 4 % CPU per event; BENCHMARKS.md).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .load()
+        .await
+}
+
 /// Runs the receiver of `webhook_type` on the Lambda runtime until the process ends.
 pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
     crate::logging::init();
@@ -32,11 +43,7 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
     })?;
     match &config.backend {
         Backend::Aws { table_name, bus_name } => {
-            let aws = aws_config::defaults(BehaviorVersion::latest())
-                .timeout_config(sdk_timeouts())
-                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-                .load()
-                .await;
+            let aws = sdk_config().await;
             let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
             let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), bus_name);
             serve(WebhookPipeline::new(webhook_type, &config, store, sink)).await

@@ -1,7 +1,7 @@
 //! `list`, `register`, `unregister` and `rotate-secret` against a fake of Sendblue's management
 //! API: what was sent, what the account holds afterwards, what the user saw, the exit codes.
-//! The first test prints the README's transcript: `cargo test -p sendblue-webhooks-cli --test
-//! register -- --nocapture transcript`.
+//! The first test checks the README's transcript against what the CLI prints, and prints it:
+//! `cargo test -p sendblue-webhooks-cli --test it -- --nocapture transcript`.
 
 use std::collections::BTreeMap;
 
@@ -98,7 +98,13 @@ async fn transcript_register_dry_run_then_register_twice_then_unregister() {
             "{type_name}"
         );
     }
+    // The README shows this very transcript: a change in what the CLI prints fails here.
     println!("{transcript}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+    assert!(
+        readme.unwrap().contains(&format!("```text\n{transcript}```")),
+        "the README's transcript is not what the CLI prints now:\n{transcript}"
+    );
 }
 
 #[tokio::test]

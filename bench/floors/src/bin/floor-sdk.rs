@@ -1,0 +1,54 @@
+//! The SDK floor: the same AWS calls the receiver makes for a delivery (a conditional PutItem,
+//! then for a new event a PutEvents and an UpdateItem), through the receiver's own store and
+//! sink on the same client set-up, and nothing else: no secret check, no body validation, no
+//! key derivation beyond finding the handle, no envelope, no log line, no metrics.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_http::{service_fn, Body, Error, Request, Response};
+use sendblue_webhooks::app::sdk_config;
+use sendblue_webhooks::dedup::{Claim, ClaimOutcome, DedupStore, DynamoDbStore};
+use sendblue_webhooks::forward::{EventBridgeSink, EventSink, OutgoingEvent};
+
+/// The body's `message_handle`, found without parsing the body.
+fn handle(body: &str) -> &str {
+    const FIELD: &str = "\"message_handle\": \"";
+    let start = body.find(FIELD).map_or(0, |i| i + FIELD.len());
+    let end = body[start..].find('"').map_or(body.len(), |i| start + i);
+    &body[start..end]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let aws = sdk_config().await;
+    let store =
+        DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), std::env::var("DEDUP_TABLE_NAME")?);
+    let sink = EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(&aws),
+        std::env::var("EVENT_BUS_NAME")?,
+    );
+    let (store, sink) = (&store, &sink);
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let body = std::str::from_utf8(request.body()).unwrap_or_default();
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+        let pk = format!("receive#{}", handle(body));
+        let owner_token = uuid::Uuid::new_v4().simple().to_string();
+        let claim = Claim {
+            pk: &pk,
+            owner_token: &owner_token,
+            body_sha256_hex: "",
+            now_ms,
+            lease_until_ms: now_ms + 10_000,
+            expires_at_s: now_ms / 1000 + 86_400,
+        };
+        if store.claim(&claim).await? == ClaimOutcome::Claimed {
+            let detail = format!("{{\"metadata\":{{}},\"data\":{body}}}");
+            let event =
+                OutgoingEvent { source: "sendblue", detail_type: "receive", detail: &detail };
+            sink.forward(&event).await?;
+            store.complete(&pk, &owner_token).await?;
+        }
+        Ok::<_, Error>(Response::new(Body::Text(r#"{"status":"OK"}"#.to_owned())))
+    }))
+    .await
+}
