@@ -222,6 +222,11 @@ mod tests {
         derive(t, body, HASH).map(|k| k.0)
     }
 
+    /// The key as the pipeline derives it, with the body's real hash.
+    fn real_key(t: WebhookType, body: &str) -> String {
+        derive(t, body, &hex::encode(Sha256::digest(body.as_bytes()))).unwrap().0
+    }
+
     #[test]
     fn each_type_uses_its_documented_fields() {
         use WebhookType::*;
@@ -360,12 +365,12 @@ mod tests {
                 ("extra", Value::from(extra)),
             ];
             let reference_body = typing_body(&fields, false);
-            let reference = key(WebhookType::TypingIndicator, &reference_body).unwrap();
+            let reference = real_key(WebhookType::TypingIndicator, &reference_body);
             fields.rotate_left(rotate);
             let shuffled_body = typing_body(&fields, pretty);
             // The case this property is about: the same members, in another order or spacing.
             prop_assert_ne!(&shuffled_body, &reference_body);
-            let shuffled = key(WebhookType::TypingIndicator, &shuffled_body).unwrap();
+            let shuffled = real_key(WebhookType::TypingIndicator, &shuffled_body);
             prop_assert_eq!(reference, shuffled);
         }
 
