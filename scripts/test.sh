@@ -52,7 +52,7 @@ lint_template() {
 
 cargo_tests() {
   # The emulator tests are ignored by a plain `cargo test`; the emulators run here, so all.
-  cargo test --workspace --tests "$@" -- --include-ignored
+  cargo test --workspace --tests --no-fail-fast "$@" -- --include-ignored
 }
 
 # The local run (cargo lambda watch) answers every sample event, and forwards each once.
@@ -69,6 +69,8 @@ smoke_test() {
 import json, os, sys
 forwarded = sorted(json.loads(l)["DetailType"] for l in open(sys.argv[1]) if l.startswith('{"Source"'))
 for function in sorted(sys.argv[2:]):
+    if not os.path.exists(f"events/{os.path.basename(function)}.json"):
+        continue  # reconcile: no webhook calls it
     detail_type = os.path.basename(function).replace("-", "_")
     verdict = "ok" if forwarded.count(detail_type) == 1 else "FAILED"
     print(f"check: {detail_type} forwarded once by the local run {verdict}")

@@ -25,11 +25,11 @@ def rust_consts(path):
 
 
 def binaries():
-    """The [[bin]] name of every function crate."""
+    """The [[bin]] name of every webhook function crate (all but reconcile, which no webhook calls)."""
     names = []
     for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
         names += [b["name"] for b in tomllib.loads(manifest.read_text())["bin"]]
-    return names
+    return [name for name in names if name != "reconcile"]
 
 
 def sdk_calls(path):
@@ -74,7 +74,8 @@ class TemplateContract(unittest.TestCase):
 
     def test_every_binary_has_one_function_and_one_post_route(self):
         self.assertEqual(len(binaries()), 8)
-        self.assertEqual(len(self.functions), len(binaries()), "no function without a binary")
+        self.assertEqual(len(self.functions), len(binaries()) + 1, "no function without a binary")
+        self.function_of("reconcile")
         for binary in binaries():
             name, function = self.function_of(binary)
             self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
@@ -146,7 +147,7 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual({by_sid["ForwardEvents"]["Action"].removeprefix("events:")}, sdk_calls("forward/eventbridge.rs"))
         self.assertEqual(by_sid["ForwardEvents"]["Resource"], get_att("EventBus", "Arn"))
         log_groups = {r["Fn::GetAtt"][0] for r in by_sid["OwnLogs"]["Resource"]}
-        own = {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in self.functions.values()}
+        own = {self.function_of(b)[1]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for b in binaries()}
         self.assertEqual(log_groups, own)
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -154,9 +155,38 @@ class TemplateContract(unittest.TestCase):
             self.assertNotEqual(statement["Resource"], "*", statement)
         self.assertEqual([s["Sid"] for s in statements], ["DedupClaims", "ForwardEvents", "OwnLogs"])
 
-    def emitted(self):
-        """What the functions emit as EMF: metric names, dimension sets, outcome values."""
-        metrics = (SRC / "metrics.rs").read_text()
+    def test_reconcile_runs_on_a_schedule_with_its_own_least_privilege_role(self):
+        _, function = self.function_of("reconcile")
+        props = function["Properties"]
+        schedule = props["Events"]["Schedule"]
+        self.assertEqual(schedule["Type"], "ScheduleV2")
+        self.assertEqual(schedule["Properties"]["State"], ref("ReconcileSchedule"))
+        self.assertEqual(self.template["Parameters"]["ReconcileRateMinutes"]["Default"], 5)
+        self.assertEqual(props["Role"], get_att("ReconcileRole", "Arn"))
+        variables = props["Environment"]["Variables"]
+        self.assertEqual(set(variables), {"SENDBLUE_API_CREDENTIALS_SECRET", "RECONCILE_LOOKBACK_SECONDS"})
+        self.assertNotIn("SENDBLUE_WEBHOOK_SECRETS", variables, "it checks no webhook")
+        statements = self.resources["ReconcileRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        by_sid = {s["Sid"]: s for s in statements}
+        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["DedupClaims"]["Action"]}
+        self.assertEqual(dynamodb, sdk_calls("dedup/dynamodb.rs"))
+        self.assertEqual(by_sid["ApiKeys"]["Action"], "secretsmanager:GetSecretValue")
+        self.assertEqual(
+            by_sid["ApiKeys"]["Resource"],
+            {"Fn::If": ["CreatesApiSecret", ref("SendblueApiSecret"), ref("SendblueApiCredentialsSecretArn")]},
+            "the one secret, nothing else")
+        receivers = self.resources["ReceiverRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        self.assertFalse([s for s in receivers if "secretsmanager" in json.dumps(s)], "receivers read no secret")
+        for name in ["SendblueApiKeyId", "SendblueApiSecretKey"]:
+            self.assertTrue(self.template["Parameters"][name]["NoEcho"], name)
+        # What a run re-reads must still be known: the window's floor covers the default look-back.
+        window = self.template["Parameters"]["DedupTtlSeconds"]
+        self.assertGreaterEqual(window["Default"], self.template["Parameters"]["ReconcileLookbackSeconds"]["Default"] + 120)
+
+    def emitted(self, source="metrics.rs"):
+        """What a function emits as EMF (the receivers' metrics.rs, or reconcile's): metric
+        names, dimension sets, outcome values."""
+        metrics = (SRC / source).read_text()
         names = set(re.findall(r'\{"Name": "(\w+)", "Unit"', metrics))
         dimension_sets = re.search(r'"Dimensions": (\[\[.*?\]\])', metrics).group(1)
         dimensions = {frozenset(d) for d in eval(dimension_sets)}
@@ -184,9 +214,15 @@ class TemplateContract(unittest.TestCase):
         names, dimension_sets, outcomes = self.emitted()
         self.assertEqual(names, {"Requests", "Duration"})
         self.assertIn("completion_failed", outcomes)
+        reconcile_names, reconcile_dimensions, _ = self.emitted("reconcile/function.rs")
+        self.assertEqual(reconcile_names, {"Recovered", "Records", "ApiErrors", "LagSeconds"})
         watched = self.our_metric_stats()
-        self.assertGreaterEqual(len(watched), 6)
+        self.assertGreaterEqual(len(watched), 9)
         for alarm, metric, dimensions in watched:
+            if metric in reconcile_names:
+                self.assertIn(frozenset(dimensions), reconcile_dimensions, alarm)
+                self.assertEqual(dimensions, {"Function": "reconcile"}, alarm)
+                continue
             self.assertIn(metric, names, alarm)
             self.assertIn(frozenset(dimensions), dimension_sets, alarm)
             if "Outcome" in dimensions:

@@ -138,7 +138,7 @@ impl Config {
 }
 
 /// `value` if `check` accepts it, else an error naming the variable and what it must be.
-fn valid(
+pub(crate) fn valid(
     name: &'static str,
     value: String,
     check: fn(&str) -> Result<(), &'static str>,
@@ -151,7 +151,7 @@ fn all_chars(value: &str, allowed: impl Fn(char) -> bool) -> bool {
 }
 
 /// A DynamoDB table name, or a table's ARN.
-fn is_table_name(value: &str) -> Result<(), &'static str> {
+pub(crate) fn is_table_name(value: &str) -> Result<(), &'static str> {
     let name = value.strip_prefix("arn:").map_or(value, |_| value.rsplit('/').next().unwrap_or(""));
     if (3..=255).contains(&name.len())
         && all_chars(name, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -163,7 +163,7 @@ fn is_table_name(value: &str) -> Result<(), &'static str> {
 }
 
 /// An EventBridge bus name, or a bus's ARN.
-fn is_bus_name(value: &str) -> Result<(), &'static str> {
+pub(crate) fn is_bus_name(value: &str) -> Result<(), &'static str> {
     let name = value
         .strip_prefix("arn:")
         .map_or(value, |_| value.split_once(":event-bus/").map_or("", |(_, name)| name));
@@ -176,7 +176,7 @@ fn is_bus_name(value: &str) -> Result<(), &'static str> {
 }
 
 /// What the template allows for the `EventSource` parameter.
-fn is_event_source(value: &str) -> Result<(), &'static str> {
+pub(crate) fn is_event_source(value: &str) -> Result<(), &'static str> {
     if (1..=256).contains(&value.len())
         && !value.starts_with("aws.")
         && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-".contains(c))
@@ -187,7 +187,7 @@ fn is_event_source(value: &str) -> Result<(), &'static str> {
 }
 
 /// A CloudWatch namespace of our own (the `AWS/` ones are reserved).
-fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
+pub(crate) fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
     if (1..=255).contains(&value.len())
         && !value.starts_with("AWS/")
         && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-/#:".contains(c))
@@ -197,11 +197,16 @@ fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
     Err("expected 1 to 255 of A-Z a-z 0-9 . _ - / # :, not starting with `AWS/`")
 }
 
-fn invalid(name: &'static str, reason: &str) -> ConfigError {
+pub(crate) fn invalid(name: &'static str, reason: &str) -> ConfigError {
     ConfigError::Invalid { name, reason: reason.to_owned() }
 }
 
-fn parse_in_range(name: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+pub(crate) fn parse_in_range(
+    name: &'static str,
+    value: &str,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(invalid(name, &format!("expected a whole number from {min} to {max}"))),

@@ -10,12 +10,14 @@ pub mod app;
 pub mod config;
 pub mod dedup;
 pub mod dedup_key;
+pub mod delivery;
 pub mod envelope;
 pub mod forward;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
+pub mod reconcile;
 pub mod request;
 pub mod verify;
 

@@ -1,21 +1,22 @@
-//! The one request pipeline every function runs: method, secret or token, size, body, key, claim,
-//! forward, complete. Each step's failure is an `Outcome`, answered as DESIGN.md's table says.
+//! The one request pipeline every webhook function runs: method, secret or token, size, body,
+//! key, then the dedup state machine of `delivery` (claim, forward, complete). Each step's
+//! failure is an `Outcome`, answered as the README's table says.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use sendblue_events::{Origin, WebhookType};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::dedup::{Claim, ClaimOutcome, DedupStore};
+use crate::dedup::DedupStore;
 use crate::dedup_key::{self, BodyError, DedupKey};
-use crate::envelope::{self, Metadata};
-use crate::forward::{EventSink, OutgoingEvent};
+use crate::delivery::{now_ms, Event, Forwarder};
+use crate::forward::EventSink;
 use crate::outcome::{Outcome, Processed};
 use crate::request::{api_request_id, lease_until_ms};
 use crate::verify::AcceptedSecrets;
-use sendblue_events::WebhookType;
 
 /// One webhook type's receiver, built once per process and shared by every invocation.
 #[derive(Debug)]
@@ -119,64 +120,23 @@ impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
         key: &DedupKey,
         body_sha256_hex: &str,
     ) -> Outcome {
-        let now_ms = epoch_ms(SystemTime::now());
-        let pk = format!("{}#{}", self.webhook_type.sendblue_name(), key);
-        let owner_token = uuid::Uuid::new_v4().simple().to_string();
-        let lease_until_ms = lease_until_ms(request, now_ms);
-        let claim = Claim {
-            pk: &pk,
-            owner_token: &owner_token,
+        let now_ms = now_ms();
+        let forwarder = Forwarder {
+            store: &self.store,
+            sink: &self.sink,
+            event_source: &self.event_source,
+            dedup_ttl_seconds: self.dedup_ttl_seconds,
+        };
+        let event = Event {
+            webhook_type: self.webhook_type,
+            body,
+            key,
             body_sha256_hex,
-            now_ms,
-            lease_until_ms,
-            expires_at_s: expires_at_s(now_ms, lease_until_ms, self.dedup_ttl_seconds),
-        };
-        match self.store.claim(&claim).await {
-            Err(error) => return Outcome::StoreFailed(error),
-            Ok(ClaimOutcome::Completed { same_body }) => return Outcome::Duplicate { same_body },
-            Ok(ClaimOutcome::InProgress { lease_until_ms, .. }) => {
-                return Outcome::InProgress {
-                    retry_after_s: lease_until_ms.saturating_sub(now_ms).div_ceil(1000).max(1),
-                }
-            }
-            Ok(ClaimOutcome::Claimed) => {}
-        }
-
-        let received_at = humantime::format_rfc3339_millis(ms_to_time(now_ms)).to_string();
-        let metadata = Metadata {
-            webhook_type: self.webhook_type.sendblue_name(),
-            dedup_key: key.as_str(),
-            received_at: &received_at,
             request_id: &api_request_id(request).unwrap_or_default(),
-            origin: envelope::Origin::Webhook,
+            origin: Origin::Webhook,
+            now_ms,
+            lease_until_ms: lease_until_ms(request, now_ms),
         };
-        let detail = envelope::detail(&metadata, body);
-        let event = OutgoingEvent {
-            source: &self.event_source,
-            detail_type: self.webhook_type.sendblue_name(),
-            detail: &detail,
-        };
-        if let Err(error) = self.sink.forward(&event).await {
-            let release_error = self.store.release(&pk, &owner_token).await.err();
-            return Outcome::ForwardFailed { error, release_error };
-        }
-        match self.store.complete(&pk, &owner_token).await {
-            Ok(()) => Outcome::Forwarded,
-            Err(error) => Outcome::CompletionFailed(error),
-        }
+        forwarder.deliver(&event).await
     }
-}
-
-/// The end of the dedup window, never before the end of the lease: a window that ended first
-/// would let a retry take over a live claim (`expires_at_s < now`) and forward the event twice.
-fn expires_at_s(now_ms: u64, lease_until_ms: u64, dedup_ttl_seconds: u64) -> u64 {
-    (now_ms / 1000 + dedup_ttl_seconds).max(lease_until_ms.div_ceil(1000))
-}
-
-fn epoch_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-fn ms_to_time(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
 }

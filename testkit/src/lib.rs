@@ -2,6 +2,7 @@
 //! receivers on in-memory backends, and clients for the emulated AWS that `scripts/test.sh`
 //! starts (DynamoDB Local, moto).
 
+pub mod messages_api;
 pub mod proxy;
 
 use std::path::PathBuf;

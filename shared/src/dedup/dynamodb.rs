@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use super::{Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim};
+use super::{
+    watermark_pk, Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim,
+    WatermarkStore,
+};
 
 /// Attribute names. `expires_at` is the table's TTL attribute (epoch seconds); the template
 /// and `scripts/` create the table with `pk` (S) as partition key.
@@ -18,6 +21,8 @@ pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
 pub const EXPIRES_AT: &str = "expires_at";
 pub const BODY_SHA256: &str = "body_sha256";
 pub const OWNER_TOKEN: &str = "owner_token";
+/// The watermark item's one attribute (epoch milliseconds); see `WatermarkStore`.
+pub const WATERMARK_MS: &str = "watermark_ms";
 
 /// The claim condition; `StoredClaim::is_claimable_by` is the same rule in Rust. Every
 /// attribute is an alias (`#pk` ...) bound to the constants above by `with_names`, so each name
@@ -28,13 +33,17 @@ const OWNED: &str = "#owner_token = :owner_token";
 const COMPLETE: &str = "SET #status = :completed";
 
 /// The alias of each attribute in the expressions above.
-const ALIASES: [(&str, &str); 5] = [
+const ALIASES: [(&str, &str); 6] = [
     ("#pk", PK),
     ("#status", STATUS),
     ("#lease_until_ms", LEASE_UNTIL_MS),
     ("#expires_at", EXPIRES_AT),
     ("#owner_token", OWNER_TOKEN),
+    ("#watermark_ms", WATERMARK_MS),
 ];
+
+const ADVANCE: &str = "SET #watermark_ms = :to_ms";
+const BEHIND: &str = "attribute_not_exists(#pk) OR #watermark_ms < :to_ms";
 
 /// The aliases `expression` uses, for `expression_attribute_names` (DynamoDB refuses unused ones).
 fn aliases_in(expression: &str) -> Option<HashMap<String, String>> {
@@ -175,6 +184,10 @@ impl DedupStore for DynamoDbStore {
         }
     }
 
+    async fn lookup(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
+        self.get(pk).await
+    }
+
     /// Idempotent: a retry of an applied completion meets our own token and succeeds again.
     async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
         self.client
@@ -190,6 +203,48 @@ impl DedupStore for DynamoDbStore {
             .await
             .map(drop)
             .map_err(owned_write_error)
+    }
+}
+
+impl WatermarkStore for DynamoDbStore {
+    async fn watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .key(PK, s(&watermark_pk(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item.as_ref().and_then(|item| item.get(WATERMARK_MS)) {
+            None => Ok(None),
+            Some(AttributeValue::N(ms)) => ms
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Malformed(format!("{WATERMARK_MS} is not a u64"))),
+            Some(_) => Err(StoreError::Malformed(format!("{WATERMARK_MS} is not a number"))),
+        }
+    }
+
+    async fn advance_watermark(&self, name: &str, to_ms: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .key(PK, s(&watermark_pk(name)))
+            .update_expression(ADVANCE)
+            .condition_expression(BEHIND)
+            .set_expression_attribute_names(aliases_in(&format!("{ADVANCE} {BEHIND}")))
+            .expression_attribute_values(":to_ms", n(to_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already at or past `to_ms`: another run got further.
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
     }
 }
 

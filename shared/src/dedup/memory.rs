@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim};
+use super::{
+    Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim, WatermarkStore,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     items: Mutex<HashMap<String, StoredClaim>>,
+    watermarks: Mutex<HashMap<String, u64>>,
 }
 
 impl MemoryStore {
@@ -68,6 +71,10 @@ impl DedupStore for MemoryStore {
         }
     }
 
+    async fn lookup(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
+        Ok(self.items().get(pk).cloned())
+    }
+
     async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
         match self.items().get_mut(pk) {
             Some(item) if item.is_held_by(owner_token) => {
@@ -76,5 +83,18 @@ impl DedupStore for MemoryStore {
             }
             _ => Err(StoreError::NotOwner),
         }
+    }
+}
+
+impl WatermarkStore for MemoryStore {
+    async fn watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.watermarks.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied())
+    }
+
+    async fn advance_watermark(&self, name: &str, to_ms: u64) -> Result<(), StoreError> {
+        let mut watermarks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        let watermark = watermarks.entry(name.to_owned()).or_insert(to_ms);
+        *watermark = (*watermark).max(to_ms);
+        Ok(())
     }
 }

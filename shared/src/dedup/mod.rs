@@ -17,7 +17,7 @@ mod memory;
 
 use std::future::Future;
 
-pub use dynamodb::{parse_item, DynamoDbStore};
+pub use dynamodb::{parse_item, DynamoDbStore, WATERMARK_MS};
 pub use memory::MemoryStore;
 
 /// What a claim stores, with the times it is judged by.
@@ -123,8 +123,31 @@ pub enum StoreError {
     Malformed(String),
 }
 
+/// Reconciliation's progress through Sendblue's messages API: a time that only moves forward.
+/// It lives in the dedup table as an item of its own, under a partition key no webhook can have
+/// (`reconcile#<name>`: `reconcile` is no webhook type), and carries no `expires_at`, so the
+/// table's TTL never deletes it.
+pub trait WatermarkStore: Send + Sync {
+    /// The watermark, in milliseconds since the epoch, if one was ever saved.
+    fn watermark(&self, name: &str)
+        -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Moves the watermark to `to_ms` unless it already stands there or later: two runs that
+    /// overlap can each advance it, and it never moves backwards.
+    fn advance_watermark(
+        &self,
+        name: &str,
+        to_ms: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The partition key of a watermark item.
+pub fn watermark_pk(name: &str) -> String {
+    format!("reconcile#{name}")
+}
+
 /// Where claims live. Implemented for DynamoDB and in memory; both pass the same contract
-/// tests (`tests/store_contract.rs`).
+/// tests (`shared/tests/it/store_contract.rs`).
 pub trait DedupStore: Send + Sync {
     fn claim(
         &self,
@@ -137,6 +160,12 @@ pub trait DedupStore: Send + Sync {
         pk: &str,
         owner_token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The item of `pk` as stored, if any (a read: reconciliation's dry run).
+    fn lookup(
+        &self,
+        pk: &str,
+    ) -> impl Future<Output = Result<Option<StoredClaim>, StoreError>> + Send;
 
     /// Marks the claim `COMPLETED` if `owner_token` still holds it.
     fn complete(

@@ -9,5 +9,6 @@ mod fixtures;
 mod hostile_input;
 mod layout;
 mod logs;
+mod reconcile;
 mod round_trips;
 mod store_contract;

@@ -1,0 +1,159 @@
+//! The reconcile function's settings, read and checked once at start-up like the receivers'.
+
+use crate::config::{
+    invalid, is_bus_name, is_event_source, is_metrics_namespace, is_table_name, parse_in_range,
+    valid, ConfigError, DEDUP_TABLE_NAME, DEDUP_TTL_SECONDS, DEFAULT_DEDUP_TTL_SECONDS,
+    DEFAULT_EVENT_SOURCE, EVENT_BUS_NAME, EVENT_SOURCE, METRICS_NAMESPACE,
+};
+use crate::reconcile::messages_api::ApiCredentials;
+
+pub const SENDBLUE_API_BASE: &str = "SENDBLUE_API_BASE";
+pub const SENDBLUE_API_CREDENTIALS_SECRET: &str = "SENDBLUE_API_CREDENTIALS_SECRET";
+pub const SENDBLUE_API_KEY_ID: &str = "SENDBLUE_API_KEY_ID";
+pub const SENDBLUE_API_SECRET_KEY: &str = "SENDBLUE_API_SECRET_KEY";
+pub const RECONCILE_LOOKBACK_SECONDS: &str = "RECONCILE_LOOKBACK_SECONDS";
+pub const RECONCILE_OVERLAP_SECONDS: &str = "RECONCILE_OVERLAP_SECONDS";
+pub const RECONCILE_PAGE_LIMIT: &str = "RECONCILE_PAGE_LIMIT";
+
+pub const DEFAULT_API_BASE: &str = "https://api.sendblue.co";
+pub const DEFAULT_LOOKBACK_SECONDS: u64 = 3600;
+pub const DEFAULT_OVERLAP_SECONDS: u64 = 120;
+/// The API reference allows up to 1,000 per page, another page of its docs 100: the smaller.
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+
+/// Where the API keys come from.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A Secrets Manager secret (name or ARN) holding `{"key_id": ..., "secret_key": ...}`.
+    Secret(String),
+    /// `SENDBLUE_API_KEY_ID` and `SENDBLUE_API_SECRET_KEY`: local runs and tests.
+    Environment(ApiCredentials),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    pub table_name: String,
+    pub bus_name: String,
+    pub event_source: String,
+    pub dedup_ttl_seconds: u64,
+    pub metrics_namespace: String,
+    pub api_base: String,
+    pub credentials: Credentials,
+    pub lookback_seconds: u64,
+    pub overlap_seconds: u64,
+    pub page_limit: usize,
+}
+
+impl ReconcileConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str, default: u64, min: u64, max: u64| match get(name) {
+            None => Ok(default),
+            Some(v) => parse_in_range(name, &v, min, max),
+        };
+
+        let credentials = match get(SENDBLUE_API_CREDENTIALS_SECRET) {
+            Some(secret) => Credentials::Secret(secret),
+            None => Credentials::Environment(ApiCredentials {
+                key_id: required(SENDBLUE_API_KEY_ID)?,
+                secret_key: required(SENDBLUE_API_SECRET_KEY)?,
+            }),
+        };
+        let api_base = get(SENDBLUE_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://127.0.0.1")) {
+            return Err(invalid(SENDBLUE_API_BASE, "expected an https:// URL"));
+        }
+        let lookback_seconds =
+            number(RECONCILE_LOOKBACK_SECONDS, DEFAULT_LOOKBACK_SECONDS, 60, 30 * 24 * 3600)?;
+        let overlap_seconds = number(RECONCILE_OVERLAP_SECONDS, DEFAULT_OVERLAP_SECONDS, 0, 3600)?;
+        let dedup_ttl_seconds =
+            number(DEDUP_TTL_SECONDS, DEFAULT_DEDUP_TTL_SECONDS, 1, 366 * 24 * 3600)?;
+        // What a run re-reads must still be known, or it would be forwarded again.
+        if dedup_ttl_seconds < lookback_seconds + overlap_seconds {
+            return Err(invalid(
+                DEDUP_TTL_SECONDS,
+                &format!(
+                    "must be at least {RECONCILE_LOOKBACK_SECONDS} + {RECONCILE_OVERLAP_SECONDS} \
+                     ({lookback_seconds} + {overlap_seconds} s), or what reconciliation re-reads \
+                     would be forwarded again"
+                ),
+            ));
+        }
+        Ok(Self {
+            table_name: valid(DEDUP_TABLE_NAME, required(DEDUP_TABLE_NAME)?, is_table_name)?,
+            bus_name: valid(EVENT_BUS_NAME, required(EVENT_BUS_NAME)?, is_bus_name)?,
+            event_source: valid(
+                EVENT_SOURCE,
+                get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
+                is_event_source,
+            )?,
+            dedup_ttl_seconds,
+            metrics_namespace: valid(
+                METRICS_NAMESPACE,
+                get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into()),
+                is_metrics_namespace,
+            )?,
+            api_base,
+            credentials,
+            lookback_seconds,
+            overlap_seconds,
+            page_limit: number(RECONCILE_PAGE_LIMIT, DEFAULT_PAGE_LIMIT as u64, 1, 1000)? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> Result<ReconcileConfig, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        ReconcileConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        (DEDUP_TABLE_NAME, "t-1"),
+        (EVENT_BUS_NAME, "bus"),
+        (SENDBLUE_API_KEY_ID, "id"),
+        (SENDBLUE_API_SECRET_KEY, "key"),
+    ];
+
+    #[test]
+    fn defaults_and_credentials_from_the_environment_or_a_secret() {
+        let config = read(&BASE).unwrap();
+        assert_eq!(config.api_base, DEFAULT_API_BASE);
+        assert_eq!((config.lookback_seconds, config.page_limit), (3600, 100));
+        assert!(matches!(config.credentials, Credentials::Environment(ref c) if c.key_id == "id"));
+        let secret = read(&[
+            (DEDUP_TABLE_NAME, "t-1"),
+            (EVENT_BUS_NAME, "bus"),
+            (SENDBLUE_API_CREDENTIALS_SECRET, " sendblue/api \n"),
+        ])
+        .unwrap();
+        assert!(matches!(secret.credentials, Credentials::Secret(ref s) if s == "sendblue/api"));
+        assert_eq!(
+            read(&BASE[..2]).unwrap_err(),
+            ConfigError::Missing(SENDBLUE_API_KEY_ID),
+            "no credentials at all"
+        );
+    }
+
+    #[test]
+    fn a_dedup_window_shorter_than_the_look_back_is_refused_naming_both() {
+        let mut vars = BASE.to_vec();
+        vars.push((DEDUP_TTL_SECONDS, "3600"));
+        let error = read(&vars).unwrap_err().to_string();
+        assert!(error.contains(DEDUP_TTL_SECONDS) && error.contains(RECONCILE_LOOKBACK_SECONDS));
+        vars.push((RECONCILE_OVERLAP_SECONDS, "0"));
+        assert!(read(&vars).is_ok(), "3600 covers a 3600 s look-back with no overlap");
+        vars.push((SENDBLUE_API_BASE, "http://api.example.com"));
+        assert!(matches!(read(&vars), Err(ConfigError::Invalid { name: SENDBLUE_API_BASE, .. })));
+    }
+}

@@ -1,0 +1,180 @@
+//! A fake of Sendblue's messages API (`GET /api/v2/messages`) on loopback, for reconciliation's
+//! tests: the API-key headers, `updated_at_gte` / `updated_at_lte`, `order_by=updatedAt` ascending,
+//! `limit` and `offset`, `{"status","data","pagination":{"hasMore",...}}` answers, and scripted
+//! trouble: 429 with `Retry-After`, 500, and records that change while a run reads.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub const API_KEY_ID: &str = "test-key-id";
+pub const API_SECRET_KEY: &str = "test-secret-key";
+
+/// What the fake answers the next request with, instead of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// 429 with this `Retry-After` (seconds).
+    RateLimited(u64),
+    /// 500.
+    Failing,
+}
+
+/// A change to the records, made right after the fake answers a given page.
+pub type Change = Box<dyn FnOnce(&mut Vec<Value>) + Send>;
+
+#[derive(Default)]
+pub struct Account {
+    /// Message records as the API lists them; `date_updated` orders them.
+    pub records: Vec<Value>,
+    /// Answers that come before any page, in order.
+    pub trouble: VecDeque<Trouble>,
+    /// The API is down: every request answers 500 until this is false.
+    pub down: bool,
+    /// After the page numbered by the key (counted from 1) is answered, this change is made.
+    pub changes: Vec<(usize, Change)>,
+    /// When each request came.
+    pub requests: Vec<Instant>,
+    pages_answered: usize,
+}
+
+#[derive(Clone)]
+pub struct FakeMessagesApi {
+    pub address: SocketAddr,
+    pub account: Arc<Mutex<Account>>,
+}
+
+impl FakeMessagesApi {
+    pub async fn start(records: Vec<Value>) -> Self {
+        let account = Arc::new(Mutex::new(Account { records, ..Account::default() }));
+        let app =
+            Router::new().route("/api/v2/messages", get(messages)).with_state(Arc::clone(&account));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { address, account }
+    }
+
+    pub fn api_base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn account(&self) -> std::sync::MutexGuard<'_, Account> {
+        self.account.lock().unwrap()
+    }
+
+    /// The most requests that came within any 10 seconds.
+    pub fn busiest_ten_seconds(&self) -> usize {
+        let requests = self.account().requests.clone();
+        (0..requests.len())
+            .map(|i| {
+                requests[i..]
+                    .iter()
+                    .take_while(|t| **t - requests[i] < Duration::from_secs(10))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A message record as the API lists it, updated at `updated_ms`.
+pub fn record(handle: &str, is_outbound: bool, status: &str, updated_ms: u64) -> Value {
+    json!({
+        "accountEmail": "ops@example.com",
+        "content": format!("message {handle}"),
+        "is_outbound": is_outbound,
+        "status": status,
+        "message_handle": handle,
+        "date_sent": iso(updated_ms),
+        "date_updated": iso(updated_ms),
+        "from_number": "+15550001111",
+        "number": "+15550001111",
+        "to_number": "+15552223333",
+        "service": "iMessage",
+    })
+}
+
+pub fn iso(epoch_ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(epoch_ms)).to_string()
+}
+
+fn epoch_ms(record: &Value) -> u64 {
+    record["date_updated"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .map_or(0, |t| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+fn parameter_ms(query: &std::collections::HashMap<String, String>, name: &str) -> Option<u64> {
+    let text = query.get(name)?;
+    let time = humantime::parse_rfc3339(text).expect("ISO 8601 times");
+    Some(time.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+}
+
+async fn messages(
+    State(account): State<Arc<Mutex<Account>>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut account = account.lock().unwrap();
+    account.requests.push(Instant::now());
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sb-api-key-id") != Some(API_KEY_ID)
+        || header("sb-api-secret-key") != Some(API_SECRET_KEY)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"status": "ERROR", "message": "Invalid API credentials"})),
+        )
+            .into_response();
+    }
+    if account.down {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    match account.trouble.pop_front() {
+        Some(Trouble::RateLimited(seconds)) => {
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", seconds.to_string())])
+                .into_response()
+        }
+        Some(Trouble::Failing) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        None => {}
+    }
+    assert_eq!(query.get("order_by").map(String::as_str), Some("updatedAt"));
+    assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));
+    let since = parameter_ms(&query, "updated_at_gte").unwrap_or(0);
+    let until = parameter_ms(&query, "updated_at_lte").unwrap_or(u64::MAX);
+    let limit: usize = query.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut listed: Vec<&Value> =
+        account.records.iter().filter(|r| (since..=until).contains(&epoch_ms(r))).collect();
+    // Ties in time keep the order of creation, as a database's stable sort would.
+    listed.sort_by_key(|r| epoch_ms(r));
+    let total = listed.len();
+    let page: Vec<Value> = listed.into_iter().skip(offset).take(limit).cloned().collect();
+    let has_more = offset + page.len() < total;
+    account.pages_answered += 1;
+    let answered = account.pages_answered;
+    let due: Vec<Change> = {
+        let (due, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut account.changes).into_iter().partition(|(n, _)| *n == answered);
+        account.changes = kept;
+        due.into_iter().map(|(_, change)| change).collect()
+    };
+    for change in due {
+        change(&mut account.records);
+    }
+    Json(json!({
+        "status": "OK",
+        "data": page,
+        "pagination": {"hasMore": has_more, "limit": limit, "offset": offset, "total": total}
+    }))
+    .into_response()
+}
