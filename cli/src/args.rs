@@ -84,6 +84,28 @@ pub enum Command {
         #[arg(long)]
         new_token: bool,
     },
+    /// Recover from Sendblue's messages API what the webhooks missed, as the stack's reconcile
+    /// function does: after an outage, or to backfill.
+    ///
+    /// Reads the messages updated in the window, oldest first, and forwards each one the stack
+    /// has not seen to its bus, through the same dedup table (so nothing is forwarded twice,
+    /// by this or by the webhooks). The watermark of the scheduled runs is left alone. Only a
+    /// message's current status can be recovered.
+    Reconcile {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// Start of the window: a duration back from now (`2h`, `3days`) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_time)]
+        since: u64,
+        /// End of the window (default: now), in the same forms.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<u64>,
+        /// Count what would be recovered, by type, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Deliver a webhook body as Sendblue does, printing each attempt.
     ///
     /// POST with the JSON body and the sb-signing-secret header (none for status_callback), a
@@ -115,6 +137,21 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         retry_delay_ms: u64,
     },
+}
+
+/// Where `reconcile` reads and writes: the stack's table and bus (its `DedupTableName` and
+/// `EventBusName` outputs), through your AWS credentials.
+#[derive(Debug, Args)]
+pub struct ReconcileTarget {
+    /// The stack's dedup table.
+    #[arg(long, env = "DEDUP_TABLE_NAME", value_name = "NAME")]
+    pub table: String,
+    /// The stack's event bus.
+    #[arg(long, env = "EVENT_BUS_NAME", value_name = "NAME")]
+    pub bus: String,
+    /// The forwarded events' source (the stack's EventSource).
+    #[arg(long, env = "EVENT_SOURCE", default_value = "sendblue")]
+    pub event_source: String,
 }
 
 /// What every command that changes Sendblue's configuration takes.
@@ -177,6 +214,18 @@ impl Types {
             self.types.clone()
         }
     }
+}
+
+/// A time in epoch milliseconds, from a duration back from now or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now();
+    let time = match humantime::parse_duration(text) {
+        Ok(back) => now.checked_sub(back).ok_or("too far back")?,
+        Err(_) => humantime::parse_rfc3339_weak(text)
+            .map_err(|_| "expected a duration (2h, 3days) or a time (2026-11-28T09:00:00Z)")?,
+    };
+    let since_epoch = time.duration_since(std::time::UNIX_EPOCH).map_err(|_| "before 1970")?;
+    Ok(since_epoch.as_millis() as u64)
 }
 
 fn parse_type(name: &str) -> Result<WebhookType, String> {

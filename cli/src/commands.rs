@@ -8,12 +8,17 @@ use sendblue_webhooks::WebhookType;
 use serde_json::json;
 
 use crate::api::{Credentials, ManagementApi, API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE};
-use crate::args::{ApiArgs, Change, Cli, Command, Target};
+use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
 use crate::stack::{self, UrlBase};
 use crate::webhooks::{Compare, WebhookConfig};
+use sendblue_webhooks::dedup::DynamoDbStore;
+use sendblue_webhooks::delivery::Forwarder;
+use sendblue_webhooks::forward::EventBridgeSink;
+use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, ApiError, HttpMessagesApi};
+use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
@@ -50,6 +55,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 None
             };
             out.callback_url(url.as_deref(), new_token.then_some(token.as_str()));
+        }
+        Command::Reconcile { api, target, since, until, dry_run } => {
+            let summary = reconcile(&api, &target, since, until, dry_run).await?;
+            out.reconciled(&summary, dry_run);
         }
         Command::Send {
             webhook_type,
@@ -156,6 +165,59 @@ fn check_token(token: &str) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// One reconciliation run over `since..until`, with the function's own code.
+async fn reconcile(
+    api: &ApiArgs,
+    target: &ReconcileTarget,
+    since_ms: u64,
+    until_ms: Option<u64>,
+    dry_run: bool,
+) -> Result<Summary, CliError> {
+    let what = "the account's API keys";
+    let credentials = ApiCredentials {
+        key_id: variable(API_KEY_ID_VARIABLE, what)?,
+        secret_key: variable(API_SECRET_KEY_VARIABLE, what)?,
+    };
+    let messages = HttpMessagesApi::new(&api.api_base, credentials)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let aws = sendblue_webhooks::app::sdk_config().await;
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &target.table);
+    let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), &target.bus);
+    let reconciler = Reconciler {
+        forwarder: Forwarder {
+            store: &store,
+            sink: &sink,
+            event_source: &target.event_source,
+            dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
+        },
+        api: &messages,
+        walk: Walk {
+            lookback_ms: 0,
+            overlap_ms: 0,
+            page_limit: 100,
+            until_ms,
+            since_ms: Some(since_ms),
+            dry_run,
+        },
+    };
+    // A backfill runs to its end; the lease is an hour, as a claim left by a crash here should
+    // not block the webhooks for longer.
+    let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+    let lease_until_ms = sendblue_webhooks::delivery::now_ms() + 3_600_000;
+    reconciler.run(far, lease_until_ms).await.map_err(|e| match e {
+        ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
+            status,
+            message: "the messages API refused the request".into(),
+            hint:
+                "run it again: what was recovered stays recovered, and nothing is forwarded twice",
+        },
+        ReconcileError::Api(other) => {
+            CliError::Network { host: api.api_base.clone(), reason: other.to_string() }
+        }
+        other => CliError::Stack(other.to_string()),
+    })
 }
 
 /// Makes a register/unregister plan's changes (additions before removals, so a type is never
@@ -346,6 +408,27 @@ impl Output {
             (None, _, error) => format!("no answer: {}", error.as_deref().unwrap_or("")),
         };
         println!("attempt {}: {answer} ({} ms)", attempt.attempt, attempt.duration_ms);
+    }
+
+    fn reconciled(&self, summary: &Summary, dry_run: bool) {
+        if self.json {
+            return println!("{}", json!({ "dry_run": dry_run, "summary": summary }));
+        }
+        let verb = if dry_run { "would recover" } else { "recovered" };
+        println!(
+            "{} records read in {} pages: {verb} {}, already delivered {}, in flight {}",
+            summary.records,
+            summary.pages,
+            summary.forwarded,
+            summary.duplicates,
+            summary.in_progress
+        );
+        for (type_name, count) in &summary.by_type {
+            println!("  {type_name:<10} {count}");
+        }
+        if dry_run {
+            println!("dry run: nothing written");
+        }
     }
 
     fn warn(&self, warning: &str) {

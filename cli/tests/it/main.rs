@@ -2,6 +2,7 @@
 //! of Sendblue's management API and receivers on loopback.
 
 mod readme;
+mod reconcile;
 mod register;
 mod send;
 mod support;

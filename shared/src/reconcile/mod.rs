@@ -41,7 +41,8 @@ pub struct Walk {
     pub page_limit: usize,
     /// Stop here (a CLI backfill's `--until`); a scheduled run walks to the present.
     pub until_ms: Option<u64>,
-    /// Start here instead of at the watermark (a CLI backfill's `--since`).
+    /// Start here instead of at the watermark (a CLI backfill's `--since`); such a walk leaves
+    /// the watermark as it is.
     pub since_ms: Option<u64>,
     /// Count what would be recovered, and write nothing: no claim, no event, no watermark.
     pub dry_run: bool,
@@ -197,7 +198,10 @@ where
                 break;
             }
         }
-        if let (Some(to_ms), false) = (settled_to_ms, self.walk.dry_run) {
+        // A backfill (its own `since`) leaves the watermark alone: moving it past its window
+        // could skip what lies between the watermark and the window's start.
+        let walks_from_watermark = self.walk.since_ms.is_none() && !self.walk.dry_run;
+        if let (Some(to_ms), true) = (settled_to_ms, walks_from_watermark) {
             store.advance_watermark(WATERMARK, to_ms).await?;
         }
         summary.watermark_after = store.watermark(WATERMARK).await?.map(iso_ms);

@@ -81,6 +81,9 @@ async fn memory_run_at_trace_level_logs_no_secret_and_no_content() {
     let captured = Capture::default();
     let subscriber = logging::subscriber(captured.clone(), EnvFilter::new("trace"));
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have met the log line's callsite while no subscriber wanted it;
+    // re-evaluate now that this thread's does, or its interest may stay cached as "never".
+    tracing::callsite::rebuild_interest_cache();
     let receivers: Vec<_> = WebhookType::ALL.iter().map(|&t| memory_receiver(t)).collect();
     let requests = requests();
     let count = requests.len();
@@ -97,6 +100,9 @@ async fn aws_run_at_the_default_level_logs_no_secret_and_no_content() {
     let captured = Capture::default();
     let subscriber = logging::subscriber(captured.clone(), EnvFilter::new(DEFAULT_FILTER));
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests' threads may have met the log line's callsite while no subscriber wanted it;
+    // re-evaluate now that this thread's does, or its interest may stay cached as "never".
+    tracing::callsite::rebuild_interest_cache();
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
     let (bus, _queue) = aws.create_bus().await;
