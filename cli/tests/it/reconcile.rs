@@ -40,9 +40,8 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
         args.extend_from_slice(extra);
         args.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
-    let run = |args: Vec<String>| {
-        let env = env;
-        async move { cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env).await }
+    let run = |args: Vec<String>| async move {
+        cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env).await
     };
 
     let dry = run(args(&["--dry-run"])).await;
