@@ -17,7 +17,7 @@ ensure_moto() {
   ensure_venv
   [ -x "$tools/venv/bin/moto_server" ] && return
   log "installing moto[server] into .tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' 'jsonschema>=4.18,<5'
 }
 
 # cargo-lambda from PyPI: `cargo lambda watch|invoke|build`.
@@ -75,7 +75,8 @@ install_logged() {
 start_emulators() {
   local jar=$1 ddb_port moto_port
   ddb_port=$(free_port)
-  start_server dynamodb-local "$ddb_port" java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" \
+  # Run from .tools/: DynamoDB Local writes a metadata file into its working directory.
+  start_server dynamodb-local "$ddb_port" env -C "$tools" java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" \
     -jar "$jar" -inMemory -port "$ddb_port"
   moto_port=$(free_port)
   start_server moto "$moto_port" moto_server -H 127.0.0.1 -p "$moto_port"

@@ -2,8 +2,9 @@
 # The one test command (README, .ci/run). On a fresh machine it installs what the tests need
 # (moto, DynamoDB Local, cargo-lambda, SAM CLI and cfn-lint, under .tools/), lints the template
 # and checks its contract, starts DynamoDB Local and moto on free loopback ports, checks
-# formatting and lints, runs every test (the emulator tests included), smoke-tests the local
-# run, builds every function with `sam build` for x86_64, and stops everything it started
+# formatting and lints, checks that every reference in the docs and code resolves, runs every
+# test (the emulator tests included), smoke-tests the local run, checks every forwarded event
+# against schemas/, builds every function with `sam build` for x86_64, and stops everything it started
 # however it ends. Arguments go to `cargo test`.
 #
 # A failing test group does not stop the run: every group runs, each one's counts are read from
@@ -96,12 +97,15 @@ sam_build() {
 }
 
 timed "install tools (first run only)" install_tools
+group references python3 scripts/check_references.py
 timed "cfn-lint template.yaml, sam validate --lint" lint_template
 group template-contract "$tools/sam-venv/bin/python" -m unittest -v tests/template_contract.py
 
 timed "start DynamoDB Local and moto" start_emulators "$ddb_jar"
 export SENDBLUE_TEST_DYNAMODB_ENDPOINT=$dynamodb_url
 export SENDBLUE_TEST_MOTO_ENDPOINT=$moto_url
+# Every event the integration tests read back from the bus, for the schema check.
+export SENDBLUE_TEST_FORWARDED_LOG=$results/forwarded-events.jsonl
 
 timed "cargo fmt --check" cargo fmt --all -- --check
 timed "cargo clippy --workspace --all-targets -- -D warnings" \
@@ -111,12 +115,14 @@ group cargo-tests cargo_tests "$@"
 group smoke smoke_test
 group crash-test "$tools/venv/bin/python" -m unittest -v tests/crash_test.py
 group runtime-test "$tools/venv/bin/python" -m unittest -v tests/runtime_test.py
+group schema-test "$tools/venv/bin/python" -m unittest -v tests/schema_test.py
 stop_servers
 group sam-build sam_build
 
 log "where the time went"
 cat "$tools/timings.log" >&2
-python3 scripts/test_summary.py unittest:"$results/template-contract.log" \
+python3 scripts/test_summary.py checks:"$results/references.log" unittest:"$results/template-contract.log" \
   cargo:"$results/cargo-tests.log" checks:"$results/smoke.log" \
   unittest:"$results/crash-test.log" unittest:"$results/runtime-test.log" \
+  unittest:"$results/schema-test.log" \
   checks:"$results/sam-build.log"

@@ -1,4 +1,4 @@
-//! Sendblue's webhook management API (`/api/account/webhooks`): the four methods SENDBLUE.md
+//! Sendblue's webhook management API (`/api/account/webhooks`): the four methods docs/sendblue.md
 //! documents, nothing more.
 
 use std::time::Duration;

@@ -266,7 +266,7 @@ async fn verify(
     )))
 }
 
-/// SENDBLUE.md's order: the receivers already accept the new secret (checked here), Sendblue is
+/// The zero-downtime order: the receivers already accept the new secret (checked here), Sendblue is
 /// switched (one PUT of the whole configuration with only our secrets changed), and the user
 /// then drops the old secret from the stack.
 async fn rotate_secret(

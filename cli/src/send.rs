@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::{describe_transport, CliError};
 
-/// Sendblue's own limits (SENDBLUE.md): 45 s per attempt, up to 3 retries.
+/// Sendblue's own limits (docs/sendblue.md): 45 s per attempt, up to 3 retries.
 pub const SENDBLUE_TIMEOUT_SECS: u64 = 45;
 pub const SENDBLUE_RETRIES: u32 = 3;
 

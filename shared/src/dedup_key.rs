@@ -1,4 +1,4 @@
-//! The natural deduplication key of each webhook type (see SENDBLUE.md).
+//! The natural deduplication key of each webhook type (docs/sendblue.md, "The types and their keys").
 //!
 //! Sendblue sends no delivery id, so the key comes from the body: the fields that identify the
 //! event for the types that have them, the SHA-256 of the raw body for those that have none.

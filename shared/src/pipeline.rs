@@ -86,7 +86,7 @@ impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
         Processed { outcome, dedup_key }
     }
 
-    /// The checks that need no parsing, in DESIGN.md's order: method, secret (before reading
+    /// The checks that need no parsing, in this order: method, secret (before reading
     /// anything of the body), size. Yields the body as text.
     fn accept<'r>(&self, request: &'r Request) -> Result<&'r str, Outcome> {
         if request.method() != Method::POST {

@@ -209,6 +209,16 @@ async fn sdk_config(endpoint_url: String) -> SdkConfig {
         .await
 }
 
+/// Appends one forwarded event to `SENDBLUE_TEST_FORWARDED_LOG`, when it is set.
+fn record_forwarded(event: &str) {
+    use std::io::Write;
+    let Ok(path) = std::env::var("SENDBLUE_TEST_FORWARDED_LOG") else { return };
+    let line = format!("{}\n", event.replace('\n', " "));
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    // One write per line: appends of whole lines do not interleave.
+    file.write_all(line.as_bytes()).unwrap();
+}
+
 /// Now, in milliseconds since the epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
@@ -331,7 +341,9 @@ impl Emulators {
         queue_url
     }
 
-    /// Everything delivered to the queue so far (and removes it from the queue).
+    /// Everything delivered to the queue so far (and removes it from the queue). Each event is
+    /// also appended, as one line, to the file `SENDBLUE_TEST_FORWARDED_LOG` names, if any:
+    /// the test command checks every one against `schemas/`.
     pub async fn drain(&self, queue_url: &str) -> Vec<Delivered> {
         let mut delivered = Vec::new();
         loop {
@@ -356,6 +368,7 @@ impl Emulators {
                     detail: event["detail"].clone(),
                     message_body: message.body().unwrap().to_owned(),
                 });
+                record_forwarded(message.body().unwrap());
                 receipts.push(
                     aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
                         .id(i.to_string())

@@ -1,12 +1,12 @@
-//! The README shows every command's `--help` as the binary prints it: a changed option that is
-//! not written into the README fails here.
+//! docs/cli.md shows every command's `--help` as the binary prints it: a changed option that is
+//! not written there fails here.
 
 use crate::support::cli;
 
 #[tokio::test]
 async fn readme_shows_the_help_of_every_command() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md")).unwrap();
     for command in
         ["", "list", "register", "unregister", "rotate-secret", "callback-url", "reconcile", "send"]
     {
@@ -15,6 +15,6 @@ async fn readme_shows_the_help_of_every_command() {
         assert_eq!(run.code, 0, "{run:?}");
         let shown =
             format!("$ sendblue-webhooks {}\n{}\n```", args.join(" "), run.stdout.trim_end());
-        assert!(readme.contains(&shown), "README lacks the current help:\n{shown}");
+        assert!(readme.contains(&shown), "docs/cli.md lacks the current help:\n{shown}");
     }
 }

@@ -1,6 +1,6 @@
 //! `list`, `register`, `unregister` and `rotate-secret` against a fake of Sendblue's management
 //! API: what was sent, what the account holds afterwards, what the user saw, the exit codes.
-//! The first test checks the README's transcript against what the CLI prints, and prints it:
+//! The first test checks docs/cli.md's transcript against what the CLI prints, and prints it:
 //! `cargo test -p sendblue-webhooks-cli --test it -- --nocapture transcript`.
 
 use std::collections::BTreeMap;
@@ -98,12 +98,12 @@ async fn transcript_register_dry_run_then_register_twice_then_unregister() {
             "{type_name}"
         );
     }
-    // The README shows this very transcript: a change in what the CLI prints fails here.
+    // docs/cli.md shows this very transcript: a change in what the CLI prints fails here.
     println!("{transcript}");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md"));
     assert!(
         readme.unwrap().contains(&format!("```text\n{transcript}```")),
-        "the README's transcript is not what the CLI prints now:\n{transcript}"
+        "docs/cli.md's transcript is not what the CLI prints now:\n{transcript}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Deduplication: one item per event key, claimed before forwarding and completed after.
 //!
-//! The state machine (DESIGN.md, after Powertools' idempotency utility):
+//! The state machine (docs/architecture.md; after Powertools' idempotency utility):
 //! - **claim** succeeds when no item exists, when the item's window has passed (`expires_at_s`,
 //!   judged from the stored number because DynamoDB's TTL deletes days late), or when it is
 //!   `IN_PROGRESS` with a lease that has ended (its holder crashed or timed out);

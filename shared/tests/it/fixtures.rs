@@ -1,5 +1,5 @@
 //! Every sample event in `events/` through the real pipeline on in-memory backends: the
-//! answers of DESIGN.md's table, what is forwarded, and that bad input changes nothing.
+//! answers of the table in docs/architecture.md, what is forwarded, and that bad input changes nothing.
 
 use base64::Engine as _;
 use lambda_http::http::Method;

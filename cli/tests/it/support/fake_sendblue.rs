@@ -1,4 +1,4 @@
-//! A fake of Sendblue's webhook management API on loopback, behaving as SENDBLUE.md documents:
+//! A fake of Sendblue's webhook management API on loopback, behaving as docs/sendblue.md describes it:
 //! the API key headers, GET of the whole configuration (URL strings and `{url, secret}` objects,
 //! `globalSecret`), POST appending to one type, DELETE removing URLs from one type, PUT
 //! replacing everything, `{"status":"ERROR","message":...}` error bodies, the legacy account-wide
