@@ -184,7 +184,7 @@ pub struct Target {
     /// The stack's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
     #[arg(long, value_name = "URL")]
     pub url_base: Option<String>,
-    /// A file of the stack's outputs: `sam list stack-outputs --output json > outputs.json`.
+    /// A file of the stack's outputs: `sam list stack-outputs --stack-name NAME --output json > outputs.json`.
     #[arg(long, value_name = "FILE")]
     pub stack_outputs: Option<PathBuf>,
     /// The stack's name, read through CloudFormation with your AWS credentials.
