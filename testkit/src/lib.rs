@@ -219,6 +219,14 @@ fn record_forwarded(event: &str) {
     file.write_all(line.as_bytes()).unwrap();
 }
 
+/// Serves `app` on a free loopback port, in the background; returns its address.
+pub async fn serve_on_loopback(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
 /// Now, in milliseconds since the epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64

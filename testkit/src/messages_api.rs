@@ -56,9 +56,7 @@ impl FakeMessagesApi {
         let account = Arc::new(Mutex::new(Account { records, ..Account::default() }));
         let app =
             Router::new().route("/api/v2/messages", get(messages)).with_state(Arc::clone(&account));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let address = crate::serve_on_loopback(app).await;
         Self { address, account }
     }
 

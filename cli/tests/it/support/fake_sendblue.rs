@@ -89,9 +89,7 @@ impl FakeSendblue {
         let account = Arc::new(Mutex::new(account));
         let app =
             Router::new().route("/api/account/webhooks", any(webhooks)).with_state(account.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let address = sendblue_testkit::serve_on_loopback(app).await;
         Self { address, account }
     }
 
