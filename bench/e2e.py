@@ -103,7 +103,9 @@ def one_run(command, env, event_text, warm):
     if statuses != [200] * len(statuses) or len(statuses) != 1 + 2 * warm:
         raise RuntimeError(f"unexpected answers: {sorted(set(map(str, statuses)))}")
     duplicates = [json.loads(json.loads(body)["body"]).get("duplicate") for _, body in api.answers]
-    if any(duplicates[: 1 + warm]) or not all(duplicates[1 + warm:]):
+    # A function that tells no duplicate apart (the bare floor) is not held to it.
+    judged = any(d is not None for d in duplicates)
+    if judged and (any(duplicates[: 1 + warm]) or not all(duplicates[1 + warm:])):
         raise RuntimeError("a new event was taken for a duplicate, or the other way round")
     ms = lambda a, b: (api.marks[b] - api.marks[a]) * 1000
     api.marks["start"] = started

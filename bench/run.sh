@@ -43,3 +43,9 @@ log "end to end, AWS mode: Rust and Python + Powertools side by side"
   --dynamodb "$dynamodb_url" --moto "$moto_url" \
   --function receive=target/release/receive \
   --function "python-powertools=env PYTHONPATH=bench/powertools $tools/bench-venv/bin/python -m awslambdaric app.handler"
+log "end to end, AWS mode: the receiver beside its floors (SDK calls only, runtime only)"
+cargo build --release --quiet -p receive -p bench-floors
+"$tools/venv/bin/python" bench/e2e.py --event events/receive.json --runs "$runs" --warm "$warm" \
+  --dynamodb "$dynamodb_url" --moto "$moto_url" \
+  --function receive=target/release/receive \
+  --function sdk-floor=target/release/floor-sdk --function bare-floor=target/release/floor-bare

@@ -41,14 +41,16 @@ async fn main() -> Result<(), Error> {
             lease_until_ms: now_ms + 10_000,
             expires_at_s: now_ms / 1000 + 86_400,
         };
-        if store.claim(&claim).await? == ClaimOutcome::Claimed {
-            let detail = format!("{{\"metadata\":{{}},\"data\":{body}}}");
-            let event =
-                OutgoingEvent { source: "sendblue", detail_type: "receive", detail: &detail };
-            sink.forward(&event).await?;
-            store.complete(&pk, &owner_token).await?;
+        // The same answers as the receiver's, so that the driver can tell new from duplicate.
+        if store.claim(&claim).await? != ClaimOutcome::Claimed {
+            let answer = r#"{"status":"OK","duplicate":true}"#;
+            return Ok::<_, Error>(Response::new(Body::Text(answer.to_owned())));
         }
-        Ok::<_, Error>(Response::new(Body::Text(r#"{"status":"OK"}"#.to_owned())))
+        let detail = format!("{{\"metadata\":{{}},\"data\":{body}}}");
+        let event = OutgoingEvent { source: "sendblue", detail_type: "receive", detail: &detail };
+        sink.forward(&event).await?;
+        store.complete(&pk, &owner_token).await?;
+        Ok(Response::new(Body::Text(r#"{"status":"OK"}"#.to_owned())))
     }))
     .await
 }
