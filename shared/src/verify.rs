@@ -21,6 +21,25 @@ pub const SECRET_HEADER: &str = "sb-signing-secret";
 /// The path parameter of the status-callback route (`/sendblue/status-callback/{token}`).
 pub const TOKEN_PATH_PARAMETER: &str = "token";
 
+/// The path segment the status-callback token follows.
+pub const CALLBACK_PATH_SEGMENT: &str = "status-callback";
+
+/// The token of a status-callback URL: the `{token}` path parameter of the HTTP API's route, or,
+/// behind a Lambda Function URL (which has no routes, so no path parameters), the path's last
+/// segment when it follows `status-callback` (`/status-callback/<token>`). Anywhere else in the
+/// path it is no token.
+fn url_token(request: &Request) -> Option<&str> {
+    if let Some(token) =
+        request.path_parameters_ref().and_then(|parameters| parameters.first(TOKEN_PATH_PARAMETER))
+    {
+        return Some(token);
+    }
+    let mut segments = request.raw_http_path().split('/');
+    segments.by_ref().find(|segment| *segment == CALLBACK_PATH_SEGMENT)?;
+    let token = segments.next()?;
+    segments.next().is_none().then_some(token)
+}
+
 /// Where a type's proof travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
@@ -96,11 +115,7 @@ impl AcceptedSecrets {
     pub fn verify(&self, guard: Guard, request: &Request) -> Result<(), AuthError> {
         match guard {
             Guard::SigningSecretHeader => self.verify_header(request.headers()),
-            Guard::UrlToken => self.verify_token(
-                request
-                    .path_parameters_ref()
-                    .and_then(|parameters| parameters.first(TOKEN_PATH_PARAMETER)),
-            ),
+            Guard::UrlToken => self.verify_token(url_token(request)),
         }
     }
 

@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 #[test]
 fn every_fixture_is_an_api_gateway_v2_request() {
     let mut names = std::collections::BTreeSet::new();
-    for (dir, prefix) in [(events_dir(), ""), (events_dir().join("bad"), "bad/")] {
+    for (dir, prefix) in [
+        (events_dir(), ""),
+        (events_dir().join("bad"), "bad/"),
+        (events_dir().join("function-url"), "function-url/"),
+    ] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
@@ -38,6 +42,8 @@ fn every_fixture_is_an_api_gateway_v2_request() {
             "bad/not-json",
             "bad/status-callback-wrong-token",
             "bad/wrong-secret",
+            "function-url/receive",
+            "function-url/status-callback",
         ]
         .map(str::to_owned),
     );
@@ -159,8 +165,15 @@ async fn status_callbacks_need_the_url_token_and_nothing_else_will_do() {
         "invalid callback token",
     )
     .await;
-    let mut no_token = fixture("status-callback")
-        .with_path_parameters(std::collections::HashMap::<String, String>::new());
+    // No token anywhere: neither a path parameter nor a path segment (a secret header instead).
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("status-callback.json")).unwrap(),
+    )
+    .unwrap();
+    event.as_object_mut().unwrap().remove("pathParameters");
+    event["rawPath"] = json!("/sendblue/status-callback");
+    event["requestContext"]["http"]["path"] = json!("/sendblue/status-callback");
+    let mut no_token = lambda_http::request::from_str(&event.to_string()).unwrap();
     no_token.headers_mut().insert("sb-signing-secret", SECRET.parse().unwrap());
     assert_refused(&callbacks, no_token, 401, "missing callback token in the URL").await;
 
@@ -302,4 +315,52 @@ async fn content_length_is_never_trusted() {
     let mut request = fixture("call-log");
     request.headers_mut().insert("content-length", "999999999".parse().unwrap());
     assert_eq!(answer(&receiver, request).await.0, 200, "the body decides, not the header");
+}
+
+/// The same request behind a Lambda Function URL (payload 2.0 with no route and no path
+/// parameters; `events/function-url/` is written from AWS's documented format) and behind the
+/// HTTP API gets the same answers: the status-callback token comes from the raw path there.
+#[tokio::test]
+async fn function_url_events_are_answered_as_http_api_events_are() {
+    for (t, name) in
+        [(WebhookType::Receive, "receive"), (WebhookType::StatusCallback, "status-callback")]
+    {
+        let via_api = recording_receiver(t);
+        let via_url = recording_receiver(t);
+        let url_event = fixture(&format!("function-url/{name}"));
+        assert!(url_event.path_parameters().is_empty(), "a Function URL has no path parameters");
+        let (api_answer, url_answer) =
+            (answer(&via_api, fixture(name)).await, answer(&via_url, url_event).await);
+        assert_eq!(api_answer, (200, json!({"status": "OK"})), "{name}");
+        assert_eq!(url_answer, api_answer, "{name}");
+        assert_eq!(
+            data_text(&via_url.sink().details()[0]),
+            data_text(&via_api.sink().details()[0]),
+            "{name}: the same event forwarded"
+        );
+        let again = answer(&via_url, fixture(&format!("function-url/{name}"))).await;
+        assert_eq!(again.1["duplicate"], true, "{name}");
+    }
+
+    // Only the segment right after `status-callback`, and only as the last one, is a token.
+    let receiver = recording_receiver(WebhookType::StatusCallback);
+    let text =
+        std::fs::read_to_string(events_dir().join("function-url/status-callback.json")).unwrap();
+    for (path, expected) in [
+        ("/status-callback/local-dev-callback-token-0123456789abcdeX", "invalid callback token"),
+        (
+            "/status-callback/local-dev-callback-token-0123456789abcdef/more",
+            "missing callback token in the URL",
+        ),
+        ("/local-dev-callback-token-0123456789abcdef", "missing callback token in the URL"),
+        ("/status-callback/", "missing callback token in the URL"),
+    ] {
+        let mut event: Value = serde_json::from_str(&text).unwrap();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (status, body) = answer(&receiver, request).await;
+        assert_eq!((status, body["message"].as_str()), (401, Some(expected)), "{path}");
+    }
+    assert!(receiver.sink().details().is_empty() && receiver.store().is_empty());
 }
