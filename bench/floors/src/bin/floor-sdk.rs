@@ -2,11 +2,19 @@
 //! then for a new event a PutEvents and an UpdateItem), through the receiver's own store and
 //! sink on the same client set-up, and nothing else: no secret check, no body validation, no
 //! key derivation beyond finding the handle, no envelope, no log line, no metrics.
+//!
+//! `FLOOR_SDK_VARIANT` tries one change to the client set-up, to see what lowers the floor:
+//! `no-timeouts`, `no-retries`, `no-identity-cache`; unset, the set-up the receiver deploys.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{service_fn, Body, Error, Request, Response};
-use sendblue_webhooks::app::sdk_config;
+use sendblue_webhooks::app::{sdk_config, sdk_timeouts};
 use sendblue_webhooks::dedup::{Claim, ClaimOutcome, DedupStore, DynamoDbStore};
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink, OutgoingEvent};
 
@@ -18,9 +26,25 @@ fn handle(body: &str) -> &str {
     &body[start..end]
 }
 
+/// The receiver's own set-up, or one variant of it.
+async fn config(variant: Option<&str>) -> SdkConfig {
+    let Some(variant) = variant else { return sdk_config().await };
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(sdk_timeouts());
+    match variant {
+        "no-timeouts" => loader.timeout_config(TimeoutConfig::disabled()),
+        "no-retries" => loader.retry_config(RetryConfig::disabled()),
+        "no-identity-cache" => loader.identity_cache(IdentityCache::no_cache()),
+        other => panic!("unknown FLOOR_SDK_VARIANT {other}"),
+    }
+    .load()
+    .await
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let aws = sdk_config().await;
+    let aws = config(std::env::var("FLOOR_SDK_VARIANT").ok().as_deref()).await;
     let store =
         DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), std::env::var("DEDUP_TABLE_NAME")?);
     let sink = EventBridgeSink::new(
