@@ -4,7 +4,8 @@
 //! key derivation beyond finding the handle, no envelope, no log line, no metrics.
 //!
 //! `FLOOR_SDK_VARIANT` tries one change to the client set-up, to see what lowers the floor:
-//! `no-timeouts`, `no-retries`, `no-identity-cache`; unset, the set-up the receiver deploys.
+//! `no-timeouts`, `no-retries`, `no-identity-cache`, `multi-thread` (tokio's multi-threaded
+//! runtime instead of the current-thread one); unset, the set-up the receiver deploys.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,7 @@ async fn config(variant: Option<&str>) -> SdkConfig {
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .timeout_config(sdk_timeouts());
     match variant {
+        "multi-thread" => return sdk_config().await,
         "no-timeouts" => loader.timeout_config(TimeoutConfig::disabled()),
         "no-retries" => loader.retry_config(RetryConfig::disabled()),
         "no-identity-cache" => loader.identity_cache(IdentityCache::no_cache()),
@@ -42,9 +44,17 @@ async fn config(variant: Option<&str>) -> SdkConfig {
     .await
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let aws = config(std::env::var("FLOOR_SDK_VARIANT").ok().as_deref()).await;
+fn main() -> Result<(), Error> {
+    let variant = std::env::var("FLOOR_SDK_VARIANT").ok();
+    let runtime = match variant.as_deref() {
+        Some("multi-thread") => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+    };
+    runtime.block_on(serve(variant.as_deref()))
+}
+
+async fn serve(variant: Option<&str>) -> Result<(), Error> {
+    let aws = config(variant).await;
     let store =
         DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), std::env::var("DEDUP_TABLE_NAME")?);
     let sink = EventBridgeSink::new(
