@@ -5,8 +5,9 @@
 - Paths written in docs and code (`shared/src/delivery.rs`, `docs/events.md`,
   `tests/runtime_test.py`, ...), starting at one of the repository's top-level folders: the
   file exists.
-- No file mentions the team's briefing notes (`DESIGN.md`, `SENDBLUE.md`, `../shared`), which
-  are not part of the repository.
+- Paths that climb out of a folder (`../schemas`): they resolve, and stay inside the repository.
+- Markdown files named on their own (`CONTRIBUTING.md`): one of that name is in the repository,
+  so no document cites a file a user who clones the repository does not have.
 
 Prints each broken reference with where it stands, then one `check:` line for the test
 command's summary; exits 1 on any.
@@ -22,7 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEXT = {".md", ".rs", ".py", ".sh", ".toml", ".yaml", ".yml"}
 PATH = re.compile(r"(?<![\w./-])((?:\.\./)?(?:[\w.-]+/)+[\w.-]+\.(?:rs|py|sh|md|toml|yaml|json|txt))\b")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-FORBIDDEN = re.compile(r"\b(?:DESIGN|SENDBLUE)\.md\b|\.\./shared\b")
+CLIMB = re.compile(r"(?<![\w./-])(\.\./[\w./-]*\w)")
+MARKDOWN_NAME = re.compile(r"(?<![\w./-])([A-Za-z][\w-]*\.md)\b")
 
 
 def top_level_folders():
@@ -45,7 +47,13 @@ def anchors(path):
 
 
 def resolve(source, target):
-    for base in (source.parent, ROOT):
+    """`target` from the file's folder, or (code joins paths to its crate's folder) any folder
+    above it within the repository; a path that does not climb may also start at the root."""
+    folders = [source.parent, *[p for p in source.parent.parents if ROOT in [p, *p.parents]]]
+    bases = folders if source.suffix != ".md" else [source.parent]
+    if not target.startswith("../"):
+        bases = [*bases, ROOT]
+    for base in bases:
         candidate = (base / target).resolve()
         if candidate.exists() and ROOT in [candidate, *candidate.parents]:
             return candidate
@@ -56,9 +64,12 @@ def check(path):
     problems = []
     text = path.read_text(errors="replace")
     where = path.relative_to(ROOT)
-    if path.name != "check_references.py":
-        for match in FORBIDDEN.finditer(text):
-            problems.append(f"{where}: mentions {match.group(0)}, which is not in the repository")
+    for target in CLIMB.findall(text):
+        if resolve(path, target) is None:
+            problems.append(f"{where}: refers to {target}: outside the repository or missing")
+    for name in set(MARKDOWN_NAME.findall(text)):
+        if name not in MARKDOWN_FILES:
+            problems.append(f"{where}: names {name}, which is not in the repository")
     if path.suffix == ".md":
         for target in LINK.findall(text):
             if re.match(r"^[a-z]+:", target):
@@ -80,6 +91,7 @@ def check(path):
 
 
 TOP = top_level_folders()
+MARKDOWN_FILES = {path.name for path in files() if path.suffix == ".md"}
 
 
 def main():
