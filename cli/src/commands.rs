@@ -193,14 +193,7 @@ async fn reconcile(
             dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
         },
         api: &messages,
-        walk: Walk {
-            lookback_ms: 0,
-            overlap_ms: 0,
-            page_limit: 100,
-            until_ms,
-            since_ms: Some(since_ms),
-            dry_run,
-        },
+        walk: Walk::backfill(since_ms, until_ms, dry_run),
     };
     // A backfill runs to its end; the lease is an hour, as a claim left by a crash here should
     // not block the webhooks for longer.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sendblue_events::{Origin, WebhookType};
 
-use crate::dedup::{Claim, ClaimOutcome, DedupStore};
+use crate::dedup::{claim_pk, Claim, ClaimOutcome, DedupStore};
 use crate::dedup_key::DedupKey;
 use crate::envelope::{self, Metadata};
 use crate::forward::{EventSink, OutgoingEvent};
@@ -40,7 +40,7 @@ pub struct Forwarder<'a, S, E> {
 impl<S: DedupStore, E: EventSink> Forwarder<'_, S, E> {
     /// Claims the event's key, forwards the event, and marks the key completed.
     pub async fn deliver(&self, event: &Event<'_>) -> Outcome {
-        let pk = format!("{}#{}", event.webhook_type.sendblue_name(), event.key);
+        let pk = claim_pk(event.webhook_type, event.key);
         let owner_token = uuid::Uuid::new_v4().simple().to_string();
         let claim = Claim {
             pk: &pk,

@@ -131,13 +131,19 @@ pub fn data_text(detail: &str) -> &str {
     detail[start..].strip_suffix('}').expect("the detail ends after data")
 }
 
-/// Records the body of every request an SDK client sends (as an interceptor).
+/// Records the body of every request an SDK client sends, retries included (as an interceptor
+/// of any AWS SDK client).
 #[derive(Debug, Clone, Default)]
 pub struct CaptureBodies(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl CaptureBodies {
     pub fn bodies(&self) -> Vec<Vec<u8>> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// How many requests were sent since the last call.
+    pub fn count_since_last(&self) -> usize {
+        std::mem::take(&mut *self.0.lock().unwrap()).len()
     }
 }
 
@@ -227,10 +233,7 @@ pub async fn serve_on_loopback(app: axum::Router) -> std::net::SocketAddr {
     address
 }
 
-/// Now, in milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
+pub use sendblue_webhooks::delivery::now_ms;
 
 /// Sleeps until `epoch_ms` (at once if it has passed): waiting for a lease or a window to end.
 pub async fn sleep_until_ms(epoch_ms: u64) {

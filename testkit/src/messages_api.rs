@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sendblue_webhooks::reconcile::messages_api::iso_ms;
 use serde_json::{json, Value};
 
 pub const API_KEY_ID: &str = "test-key-id";
@@ -91,17 +92,13 @@ pub fn record(handle: &str, is_outbound: bool, status: &str, updated_ms: u64) ->
         "is_outbound": is_outbound,
         "status": status,
         "message_handle": handle,
-        "date_sent": iso(updated_ms),
-        "date_updated": iso(updated_ms),
+        "date_sent": iso_ms(updated_ms),
+        "date_updated": iso_ms(updated_ms),
         "from_number": "+15550001111",
         "number": "+15550001111",
         "to_number": "+15552223333",
         "service": "iMessage",
     })
-}
-
-pub fn iso(epoch_ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(epoch_ms)).to_string()
 }
 
 fn epoch_ms(record: &Value) -> u64 {

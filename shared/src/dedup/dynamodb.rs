@@ -45,12 +45,12 @@ const ALIASES: [(&str, &str); 6] = [
 const ADVANCE: &str = "SET #watermark_ms = :to_ms";
 const BEHIND: &str = "attribute_not_exists(#pk) OR #watermark_ms < :to_ms";
 
-/// The aliases `expression` uses, for `expression_attribute_names` (DynamoDB refuses unused ones).
-fn aliases_in(expression: &str) -> Option<HashMap<String, String>> {
+/// The aliases `expressions` use, for `expression_attribute_names` (DynamoDB refuses unused ones).
+fn aliases_in(expressions: &[&str]) -> Option<HashMap<String, String>> {
     Some(
         ALIASES
             .iter()
-            .filter(|(alias, _)| expression.contains(alias))
+            .filter(|(alias, _)| expressions.iter().any(|e| e.contains(alias)))
             .map(|(alias, name)| ((*alias).to_owned(), (*name).to_owned()))
             .collect(),
     )
@@ -94,7 +94,7 @@ impl DynamoDbStore {
             .item(BODY_SHA256, s(claim.body_sha256_hex))
             .item(OWNER_TOKEN, s(claim.owner_token))
             .condition_expression(CLAIMABLE)
-            .set_expression_attribute_names(aliases_in(CLAIMABLE))
+            .set_expression_attribute_names(aliases_in(&[CLAIMABLE]))
             .expression_attribute_values(":now_s", n(claim.now_s()))
             .expression_attribute_values(":now_ms", n(claim.now_ms))
             .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
@@ -163,7 +163,7 @@ impl DedupStore for DynamoDbStore {
             .table_name(&self.table_name)
             .key(PK, s(pk))
             .condition_expression(OWNED)
-            .set_expression_attribute_names(aliases_in(OWNED))
+            .set_expression_attribute_names(aliases_in(&[OWNED]))
             .expression_attribute_values(":owner_token", s(owner_token))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -196,7 +196,7 @@ impl DedupStore for DynamoDbStore {
             .key(PK, s(pk))
             .update_expression(COMPLETE)
             .condition_expression(OWNED)
-            .set_expression_attribute_names(aliases_in(&format!("{COMPLETE} {OWNED}")))
+            .set_expression_attribute_names(aliases_in(&[COMPLETE, OWNED]))
             .expression_attribute_values(":completed", s(ClaimStatus::Completed.as_str()))
             .expression_attribute_values(":owner_token", s(owner_token))
             .send()
@@ -235,7 +235,7 @@ impl WatermarkStore for DynamoDbStore {
             .key(PK, s(&watermark_pk(name)))
             .update_expression(ADVANCE)
             .condition_expression(BEHIND)
-            .set_expression_attribute_names(aliases_in(&format!("{ADVANCE} {BEHIND}")))
+            .set_expression_attribute_names(aliases_in(&[ADVANCE, BEHIND]))
             .expression_attribute_values(":to_ms", n(to_ms))
             .send()
             .await;

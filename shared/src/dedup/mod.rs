@@ -17,6 +17,10 @@ mod memory;
 
 use std::future::Future;
 
+use sendblue_events::WebhookType;
+
+use crate::dedup_key::DedupKey;
+
 pub use dynamodb::{parse_item, DynamoDbStore, WATERMARK_MS};
 pub use memory::MemoryStore;
 
@@ -139,6 +143,11 @@ pub trait WatermarkStore: Send + Sync {
         name: &str,
         to_ms: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The partition key of an event's claim: `<webhook_type>#<dedup key>`.
+pub fn claim_pk(webhook_type: WebhookType, key: &DedupKey) -> String {
+    format!("{}#{key}", webhook_type.sendblue_name())
 }
 
 /// The partition key of a watermark item.

@@ -40,14 +40,7 @@ pub async fn run() -> Result<(), Error> {
             dedup_ttl_seconds: config.dedup_ttl_seconds,
         },
         api: &api,
-        walk: Walk {
-            lookback_ms: config.lookback_seconds * 1000,
-            overlap_ms: config.overlap_seconds * 1000,
-            page_limit: config.page_limit,
-            until_ms: None,
-            since_ms: None,
-            dry_run: false,
-        },
+        walk: Walk::from_watermark(&config),
     };
     let (reconciler, namespace) = (&reconciler, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

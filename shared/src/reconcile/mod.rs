@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::dedup::{DedupStore, StoreError, WatermarkStore};
+use crate::dedup::{claim_pk, DedupStore, StoreError, WatermarkStore};
 use crate::dedup_key;
 use crate::delivery::{now_ms, Event, Forwarder};
 use crate::forward::EventSink;
@@ -46,6 +46,32 @@ pub struct Walk {
     pub since_ms: Option<u64>,
     /// Count what would be recovered, and write nothing: no claim, no event, no watermark.
     pub dry_run: bool,
+}
+
+impl Walk {
+    /// A scheduled run's walk: from the watermark, as `config` says.
+    pub fn from_watermark(config: &config::ReconcileConfig) -> Self {
+        Walk {
+            lookback_ms: config.lookback_seconds * 1000,
+            overlap_ms: config.overlap_seconds * 1000,
+            page_limit: config.page_limit,
+            until_ms: None,
+            since_ms: None,
+            dry_run: false,
+        }
+    }
+
+    /// A backfill's walk over `since_ms..until_ms` (to now when open): the watermark stays.
+    pub fn backfill(since_ms: u64, until_ms: Option<u64>, dry_run: bool) -> Self {
+        Walk {
+            lookback_ms: 0,
+            overlap_ms: 0,
+            page_limit: config::DEFAULT_PAGE_LIMIT,
+            until_ms,
+            since_ms: Some(since_ms),
+            dry_run,
+        }
+    }
 }
 
 /// What one run did: the function's answer, and the CLI's report.
@@ -227,8 +253,7 @@ where
             return Ok(Settled::Unusable);
         };
         if self.walk.dry_run {
-            let pk = format!("{}#{key}", webhook_type.sendblue_name());
-            let known = self.forwarder.store.lookup(&pk).await?;
+            let known = self.forwarder.store.lookup(&claim_pk(webhook_type, &key)).await?;
             let live = known.is_some_and(|item| item.expires_at_s >= now_ms() / 1000);
             return Ok(if live { Settled::Duplicate } else { Settled::Forwarded(webhook_type) });
         }

@@ -12,7 +12,7 @@ use sendblue_testkit::*;
 use sendblue_webhooks::dedup::{DynamoDbStore, MemoryStore, WatermarkStore};
 use sendblue_webhooks::delivery::Forwarder;
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink};
-use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, HttpMessagesApi};
+use sendblue_webhooks::reconcile::messages_api::{iso_ms, ApiCredentials, HttpMessagesApi};
 use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk, WATERMARK};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
@@ -258,9 +258,9 @@ async fn records_that_change_while_a_run_reads_are_neither_skipped_nor_forwarded
             let later = now_ms();
             let moved = records.iter_mut().find(|r| r["message_handle"] == first.as_str()).unwrap();
             moved["status"] = json!("READ");
-            moved["date_updated"] = json!(messages_iso(later));
+            moved["date_updated"] = json!(iso_ms(later));
             records[15]["content"] = json!("edited");
-            records[15]["date_updated"] = json!(messages_iso(later + 1));
+            records[15]["date_updated"] = json!(iso_ms(later + 1));
         }),
     ));
     let summary = rig.run().await.unwrap();
@@ -274,10 +274,6 @@ async fn records_that_change_while_a_run_reads_are_neither_skipped_nor_forwarded
     let handle = records[1]["message_handle"].as_str().unwrap();
     assert!(keys.contains(&("outbound".into(), format!("{handle}#READ"))), "the new status too");
     assert_eq!(summary.forwarded, 21, "{summary:?}");
-}
-
-fn messages_iso(epoch_ms: u64) -> String {
-    sendblue_testkit::messages_api::iso(epoch_ms)
 }
 
 /// The 5,000-message backlog on in-memory backends (the emulators would take minutes to store
