@@ -8,7 +8,6 @@ mod faults;
 mod fixtures;
 mod hostile_input;
 mod layout;
-mod logs;
 mod reconcile;
 mod round_trips;
 mod store_contract;

@@ -1,4 +1,9 @@
 //! What the logs carry: one JSON line per request, never a secret, never a message's content.
+//!
+//! A test binary of its own: these tests install a subscriber for their thread, and tracing
+//! caches each log callsite's interest process-wide, so another test's thread meeting the same
+//! callsite with no subscriber at the wrong moment could leave it disabled here (seen once in a
+//! loaded run). Alone in their process, only these two tests meet the callsites.
 
 use std::sync::{Arc, Mutex};
 
