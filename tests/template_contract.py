@@ -72,24 +72,69 @@ class TemplateContract(unittest.TestCase):
         token = rust_consts("verify.rs")["TOKEN_PATH_PARAMETER"]
         return f"/sendblue/{binary}" + (f"/{{{token}}}" if binary == "status-callback" else "")
 
+    def resources_of(self, type_, condition):
+        """Every resource of `type_`, each checked to exist only under `condition`."""
+        found = {name: r for name, r in self.resources.items() if r["Type"] == type_}
+        for name, resource in found.items():
+            self.assertEqual(resource.get("Condition"), condition, name)
+        return found.values()
+
     def test_every_binary_has_one_function_and_one_post_route(self):
         self.assertEqual(len(binaries()), 8)
         self.assertEqual(len(self.functions), len(binaries()) + 1, "no function without a binary")
-        self.function_of("reconcile")
+        _, reconcile = self.function_of("reconcile")
+        self.assertEqual(list(reconcile["Properties"]["Events"]), ["Schedule"], "reconcile has no route")
+        integrations = self.resources_of("AWS::ApiGatewayV2::Integration", "UsesHttpApi")
+        routes = self.resources_of("AWS::ApiGatewayV2::Route", "UsesHttpApi")
+        self.assertEqual(len(routes), len(binaries()))
         for binary in binaries():
             name, function = self.function_of(binary)
             self.assertEqual(function["Metadata"]["BuildMethod"], "rust-cargolambda")
-            events = list(function["Properties"]["Events"].values())
-            self.assertEqual(len(events), 1, name)
-            self.assertEqual(events[0]["Type"], "HttpApi")
-            route = events[0]["Properties"]
-            self.assertEqual(route["ApiId"], ref("HttpApi"))
-            self.assertEqual(route["Method"], "POST")
-            self.assertEqual(route["Path"], self.route_of(binary))
+            self.assertNotIn("Events", function["Properties"], "the frontend is chosen by Frontend, not by events")
             self.assertEqual(function["Properties"]["Role"], get_att("ReceiverRole", "Arn"))
-            outputs = [o["Value"]["Fn::Sub"] for o in self.template["Outputs"].values() if "Fn::Sub" in o["Value"]]
-            urls = [o[o.index("/sendblue"):] for o in outputs]
-            self.assertIn(self.route_of(binary).removesuffix("{token}"), urls, "URL output")
+            [integration] = [i for i, r in self.resources.items() if r in integrations and r["Properties"]["IntegrationUri"] == get_att(name, "Arn")]
+            self.assertEqual(self.resources[integration]["Properties"]["PayloadFormatVersion"], "2.0")
+            [route] = [r["Properties"] for r in routes if r["Properties"]["Target"] == {"Fn::Sub": f"integrations/${{{integration}}}"}]
+            self.assertEqual(route["RouteKey"], f"POST {self.route_of(binary)}")
+            source = f"${{HttpApi}}/*/POST{self.route_of(binary).replace('{token}', '*')}"
+            [permission] = [p for p in self.invoke_permissions(name) if p.get("Principal") == "apigateway.amazonaws.com"]
+            self.assertTrue(permission["SourceArn"]["Fn::Sub"].endswith(source), permission)
+
+    def invoke_permissions(self, function):
+        return [r["Properties"] for r in self.resources.values() if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["FunctionName"] == ref(function)]
+
+    def test_behind_function_urls_every_receiver_has_a_public_url_and_nothing_else_does(self):
+        urls = self.resources_of("AWS::Lambda::Url", "UsesFunctionUrls")
+        self.assertEqual(sorted(u["Properties"]["TargetFunctionArn"]["Ref"] for u in urls), sorted(self.function_of(b)[0] for b in binaries()))
+        for binary in binaries():
+            name, _ = self.function_of(binary)
+            [url] = [u for u in urls if u["Properties"]["TargetFunctionArn"] == ref(name)]
+            self.assertEqual(url["Properties"]["AuthType"], "NONE", "the secret or token is the proof, checked by the code")
+            public = sorted(
+                (p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl"))
+                for p in self.invoke_permissions(name) if p["Principal"] == "*"
+            )
+            self.assertEqual(public, [("lambda:InvokeFunction", None, True), ("lambda:InvokeFunctionUrl", "NONE", None)])
+        _, reconcile = self.function_of("reconcile")
+        self.assertEqual(self.invoke_permissions("ReconcileFunction"), [], "reconcile is never public")
+
+    def test_url_outputs_have_the_same_names_for_both_frontends(self):
+        """`register` reads one output per type whichever frontend was deployed."""
+        outputs = self.template["Outputs"]
+        for binary in binaries():
+            name, _ = self.function_of(binary)
+            key = name.removesuffix("Function") + ("UrlBase" if binary == "status-callback" else "Url")
+            condition, behind_api, behind_url = outputs[key]["Value"]["Fn::If"]
+            self.assertEqual(condition, "UsesHttpApi", key)
+            self.assertTrue(behind_api["Fn::Sub"].endswith(self.route_of(binary).removesuffix("{token}")), key)
+            url = f"{name}Url.FunctionUrl"
+            if binary == "status-callback":
+                self.assertEqual(behind_url, {"Fn::Sub": f"${{{url}}}status-callback/"}, "the token's segment, as verify.rs reads it")
+            else:
+                self.assertEqual(behind_url, get_att(f"{name}Url", "FunctionUrl"), key)
+        self.assertEqual(outputs["ApiBaseUrl"]["Condition"], "UsesHttpApi")
+        self.assertEqual(self.template["Parameters"]["Frontend"]["AllowedValues"], ["HttpApi", "FunctionUrl"])
+        self.assertEqual(self.template["Parameters"]["Frontend"]["Default"], "HttpApi")
 
     def test_runtime_is_the_custom_al2023_runtime_with_a_short_timeout(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
@@ -245,10 +290,10 @@ class TemplateContract(unittest.TestCase):
             self.assertIn(f"${{{alarm}.Arn}}", dashboard, f"{alarm} on the dashboard")
 
     def test_load_is_shed_as_a_5xx_never_as_a_429(self):
-        api = self.resources["HttpApi"]["Properties"]
         # Stage or route throttling answers 429, which Sendblue never retries.
-        self.assertNotIn("DefaultRouteSettings", api)
-        self.assertNotIn("RouteSettings", api)
+        [stage] = self.resources_of("AWS::ApiGatewayV2::Stage", "UsesHttpApi")
+        self.assertNotIn("DefaultRouteSettings", stage["Properties"])
+        self.assertNotIn("RouteSettings", stage["Properties"])
         self.assertFalse([p for p in self.template["Parameters"] if p.startswith("Throttling")])
         # A function over its concurrency is throttled, which the HTTP API answers with a 5xx.
         self.assertEqual(
@@ -256,6 +301,10 @@ class TemplateContract(unittest.TestCase):
             {"Fn::If": ["HasReservedConcurrency", ref("ReservedConcurrency"), ref("AWS::NoValue")]},
         )
         self.assertEqual(self.template["Parameters"]["ReservedConcurrency"]["Default"], 0, "unreserved by default")
+        # Behind Function URLs a throttle reaches Sendblue as Lambda's own 429: no cap allowed there.
+        rule = self.template["Rules"]["FunctionUrlsAreNeverCapped"]
+        self.assertEqual(rule["RuleCondition"], {"Fn::Equals": [ref("Frontend"), "FunctionUrl"]})
+        self.assertEqual([a["Assert"] for a in rule["Assertions"]], [{"Fn::Equals": [ref("ReservedConcurrency"), "0"]}])
 
     def test_the_dedup_window_outlasts_any_lease(self):
         window = self.template["Parameters"]["DedupTtlSeconds"]
