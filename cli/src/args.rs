@@ -177,14 +177,14 @@ pub struct ApiArgs {
     pub api_base: String,
 }
 
-/// Which stack: its API's URL, a file of its outputs, or its name (one of them).
+/// Which stack: its HTTP API's URL, a file of its outputs, or its name (one of them).
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct Target {
-    /// The stack's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
+    /// The HTTP API's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
     #[arg(long, value_name = "URL")]
     pub url_base: Option<String>,
-    /// A file of the stack's outputs: `sam list stack-outputs --stack-name NAME --output json > outputs.json`.
+    /// A file of the stack's outputs, behind either frontend: `sam list stack-outputs --stack-name NAME --output json > outputs.json`, or what scripts/deploy-cargo-lambda.sh prints.
     #[arg(long, value_name = "FILE")]
     pub stack_outputs: Option<PathBuf>,
     /// The stack's name, read through CloudFormation with your AWS credentials.

@@ -12,7 +12,7 @@ use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
-use crate::stack::{self, UrlBase};
+use crate::stack::{self, Endpoints};
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::delivery::Forwarder;
@@ -101,13 +101,13 @@ fn connect(api: &ApiArgs) -> Result<ManagementApi, CliError> {
     ManagementApi::new(&api.api_base, credentials)
 }
 
-async fn prepare(change: &Change) -> Result<(ManagementApi, UrlBase), CliError> {
+async fn prepare(change: &Change) -> Result<(ManagementApi, Endpoints), CliError> {
     Ok((connect(&change.api)?, resolve(&change.target).await?))
 }
 
-async fn resolve(target: &Target) -> Result<UrlBase, CliError> {
+async fn resolve(target: &Target) -> Result<Endpoints, CliError> {
     match (&target.url_base, &target.stack_outputs, &target.stack) {
-        (Some(url), _, _) => UrlBase::parse(url),
+        (Some(url), _, _) => Endpoints::from_api_base(url),
         (_, Some(path), _) => stack::from_outputs_file(path),
         (_, _, Some(name)) => stack::from_stack(name).await,
         (None, None, None) => Err(CliError::Input(
@@ -264,7 +264,7 @@ async fn verify(
 /// then drops the old secret from the stack.
 async fn rotate_secret(
     api: &ManagementApi,
-    base: &UrlBase,
+    base: &Endpoints,
     types: &[WebhookType],
     new_secret: &str,
     dry_run: bool,
@@ -272,7 +272,7 @@ async fn rotate_secret(
 ) -> Result<(), CliError> {
     for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
         let url = base.url_of(webhook_type);
-        if !send::accepts_secret(&url, new_secret).await? {
+        if !send::accepts_secret(url, new_secret).await? {
             return Err(CliError::Mismatch(format!(
                 "{url} does not accept the new secret yet (401): deploy with \
                  SendblueWebhookSecrets=<old>,<new> first; nothing was changed at Sendblue"

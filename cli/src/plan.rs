@@ -6,7 +6,7 @@ use sendblue_webhooks::WebhookType;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::stack::UrlBase;
+use crate::stack::Endpoints;
 use crate::webhooks::{Webhook, WebhookConfig};
 
 /// One change to one type's list.
@@ -80,7 +80,7 @@ fn registered_secret(webhook_type: WebhookType, secret: &str) -> Option<String> 
 /// no other URL of this stack, and nobody else's webhook touched.
 pub fn register(
     current: &WebhookConfig,
-    base: &UrlBase,
+    base: &Endpoints,
     types: &[WebhookType],
     secret: &str,
 ) -> Result<Plan, CliError> {
@@ -88,7 +88,7 @@ pub fn register(
     let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
     for &webhook_type in types {
         let type_name = webhook_type.sendblue_name();
-        let url = base.url_of(webhook_type);
+        let url = base.url_of(webhook_type).to_owned();
         let wanted = Webhook::new(&url, registered_secret(webhook_type, secret));
         let hooks = current.of(type_name);
         let ours: Vec<&Webhook> = hooks.iter().filter(|h| h.url == url).collect();
@@ -130,7 +130,7 @@ pub fn register(
 }
 
 /// Every URL of this stack removed from the selected types; nothing else touched.
-pub fn unregister(current: &WebhookConfig, base: &UrlBase, types: &[WebhookType]) -> Plan {
+pub fn unregister(current: &WebhookConfig, base: &Endpoints, types: &[WebhookType]) -> Plan {
     let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
     for &webhook_type in types {
         remove_ours(&mut plan, current, base, webhook_type, |_| true);
@@ -142,7 +142,7 @@ pub fn unregister(current: &WebhookConfig, base: &UrlBase, types: &[WebhookType]
 fn remove_ours(
     plan: &mut Plan,
     current: &WebhookConfig,
-    base: &UrlBase,
+    base: &Endpoints,
     webhook_type: WebhookType,
     selected: impl Fn(&str) -> bool,
 ) {
@@ -168,7 +168,7 @@ fn remove_ours(
 /// `new_secret`. `contact_created` is skipped: it has no per-webhook secret.
 pub fn rotate(
     current: &WebhookConfig,
-    base: &UrlBase,
+    base: &Endpoints,
     types: &[WebhookType],
     new_secret: &str,
 ) -> Result<Plan, CliError> {
@@ -176,7 +176,7 @@ pub fn rotate(
     let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
     for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
         let type_name = webhook_type.sendblue_name();
-        let url = base.url_of(webhook_type);
+        let url = base.url_of(webhook_type).to_owned();
         let hooks = plan.expected.by_type.entry(type_name.to_owned()).or_default();
         let ours: Vec<&mut Webhook> = hooks.iter_mut().filter(|h| h.url == url).collect();
         if ours.is_empty() {
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn register_adds_ours_keeps_theirs_and_drops_our_stale_urls() {
-        let base = UrlBase::parse(API).unwrap();
+        let base = Endpoints::from_api_base(API).unwrap();
         let current = config(json!({
             "receive": ["https://theirs.example/hook", {"url": format!("{API}/receive"), "secret": "s"}],
             "outbound": [format!("{API}/old-outbound")],
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn register_refuses_to_overwrite_another_secret() {
-        let base = UrlBase::parse(API).unwrap();
+        let base = Endpoints::from_api_base(API).unwrap();
         let current =
             config(json!({"receive": [{"url": format!("{API}/receive"), "secret": "old"}]}));
         let error = register(&current, &base, &[WebhookType::Receive], "new").unwrap_err();
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn unregister_removes_only_this_stack() {
-        let base = UrlBase::parse(API).unwrap();
+        let base = Endpoints::from_api_base(API).unwrap();
         let current = config(json!({
             "receive": ["https://theirs.example/hook", format!("{API}/receive"), format!("{API}/receive")],
             "call_log": [format!("{API}/call-log")]
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn rotate_changes_only_our_secrets() {
-        let base = UrlBase::parse(API).unwrap();
+        let base = Endpoints::from_api_base(API).unwrap();
         let current = config(json!({
             "receive": [{"url": "https://theirs.example/hook", "secret": "theirs"}, {"url": format!("{API}/receive"), "secret": "old"}],
             "globalSecret": "g"

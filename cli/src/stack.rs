@@ -1,5 +1,8 @@
-//! Where the deployed receivers are: the stack's `ApiBaseUrl` output, given directly, read from
-//! a file of outputs (`sam list stack-outputs --output json`), or asked of CloudFormation.
+//! Where the deployed receivers are: one URL per webhook type. The stack names them in outputs
+//! (`ReceiveUrl` … `ContactCreatedUrl`, `StatusCallbackUrlBase`) that keep their names whichever
+//! frontend was deployed (the HTTP API or Function URLs, where each function has a host of its
+//! own), and `scripts/deploy-cargo-lambda.sh` prints the same. They are read from a file of
+//! outputs, asked of CloudFormation, or, for the HTTP API, built from its base URL.
 
 use std::path::Path;
 
@@ -9,51 +12,113 @@ use serde::Deserialize;
 
 use crate::error::CliError;
 
-/// The template's output holding the base of every receiver URL.
+/// The HTTP API's output holding the base of every route (absent behind Function URLs).
 pub const API_BASE_OUTPUT: &str = "ApiBaseUrl";
 
-/// The base of one stack's receiver URLs, e.g. `https://abc.execute-api.us-east-1.amazonaws.com/sendblue`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlBase(String);
-
-impl UrlBase {
-    /// Accepts the API's URL with or without the `/sendblue` the routes start with. Sendblue
-    /// delivers only to HTTPS; plain HTTP is allowed for loopback, where the local run listens.
-    pub fn parse(url: &str) -> Result<Self, CliError> {
-        let url = url.trim().trim_end_matches('/');
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| CliError::Input(format!("invalid URL {url:?}: {e}")))?;
-        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
-            return Err(CliError::Input(format!(
-                "{url} is not HTTPS: Sendblue delivers to HTTPS only"
-            )));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(CliError::Input(format!("{url}: the URL base takes no query or fragment")));
-        }
-        Ok(Self(if url.ends_with("/sendblue") {
-            url.to_owned()
-        } else {
-            format!("{url}/sendblue")
-        }))
-    }
-
-    /// The URL of the function receiving `webhook_type`.
-    pub fn url_of(&self, webhook_type: WebhookType) -> String {
-        format!("{}/{}", self.0, webhook_type.binary_name())
-    }
-
-    /// Whether `url` points at one of this stack's routes.
-    pub fn contains(&self, url: &str) -> bool {
-        url.strip_prefix(self.0.as_str()).is_some_and(|rest| rest.starts_with('/'))
+/// The output holding `webhook_type`'s URL: `ReceiveUrl`, `TypingIndicatorUrl`, …, and
+/// `StatusCallbackUrlBase` (a token is appended to it).
+pub fn output_key(webhook_type: WebhookType) -> String {
+    let pascal: String = webhook_type
+        .binary_name()
+        .split('-')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|first| first.to_ascii_uppercase()).into_iter().chain(chars)
+        })
+        .collect();
+    match webhook_type {
+        WebhookType::StatusCallback => format!("{pascal}UrlBase"),
+        _ => format!("{pascal}Url"),
     }
 }
 
-impl std::fmt::Display for UrlBase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// One stack's receiver URLs, one per webhook type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// In `WebhookType::ALL` order; the status callback's without the trailing `/`.
+    urls: Vec<(WebhookType, String)>,
+}
+
+impl Endpoints {
+    /// The HTTP API's routes under its base URL, given with or without the `/sendblue` the
+    /// routes start with.
+    pub fn from_api_base(url: &str) -> Result<Self, CliError> {
+        let url = checked(url)?.trim_end_matches('/');
+        let base =
+            if url.ends_with("/sendblue") { url.to_owned() } else { format!("{url}/sendblue") };
+        let urls = WebhookType::ALL.map(|t| (t, format!("{base}/{}", t.binary_name())));
+        Ok(Self { urls: urls.to_vec() })
     }
+
+    /// From a stack's outputs: the URL output of every type, or else the HTTP API's base.
+    fn from_outputs<'a>(
+        outputs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        source: &str,
+    ) -> Result<Self, CliError> {
+        let value_of =
+            |key: &str| outputs.clone().into_iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        let found = WebhookType::ALL.map(|t| (t, output_key(t), value_of(&output_key(t))));
+        if found.iter().any(|(_, _, value)| value.is_none()) {
+            if let Some(base) = value_of(API_BASE_OUTPUT) {
+                return Self::from_api_base(base);
+            }
+            let missing: Vec<&str> = found
+                .iter()
+                .filter(|(_, _, v)| v.is_none())
+                .map(|(_, key, _)| key.as_str())
+                .collect();
+            return Err(CliError::Input(format!(
+                "{source}: no {} output, and no {API_BASE_OUTPUT} output",
+                missing.join(", no ")
+            )));
+        }
+        let mut urls = Vec::with_capacity(found.len());
+        for (webhook_type, key, value) in found {
+            let url = checked(value.unwrap_or_default())
+                .map_err(|e| CliError::Input(format!("{source}: {key}: {e}")))?;
+            let url = match webhook_type {
+                WebhookType::StatusCallback => url.trim_end_matches('/'),
+                _ => url,
+            };
+            urls.push((webhook_type, url.to_owned()));
+        }
+        Ok(Self { urls })
+    }
+
+    /// The URL Sendblue must call for `webhook_type` (for status callbacks, before the token).
+    pub fn url_of(&self, webhook_type: WebhookType) -> &str {
+        let (_, url) =
+            self.urls.iter().find(|(t, _)| *t == webhook_type).expect("every type has a URL");
+        url
+    }
+
+    /// Whether `url` is this stack's: under the folder of one of its URLs (the HTTP API's
+    /// `…/sendblue/`, or a Function URL's host), so that a stale route of this stack is found
+    /// and somebody else's webhook never is.
+    pub fn contains(&self, url: &str) -> bool {
+        self.urls.iter().any(|(_, ours)| {
+            let folder = &ours[..=ours.rfind('/').expect("a checked URL has a /")];
+            url.starts_with(folder)
+        })
+    }
+}
+
+/// Sendblue delivers only to HTTPS; plain HTTP is allowed for loopback, where the local run
+/// listens. A URL to register carries no query or fragment.
+fn checked(url: &str) -> Result<&str, CliError> {
+    let url = url.trim();
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| CliError::Input(format!("invalid URL {url:?}: {e}")))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        return Err(CliError::Input(format!(
+            "{url} is not HTTPS: Sendblue delivers to HTTPS only"
+        )));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(CliError::Input(format!("{url}: a receiver URL takes no query or fragment")));
+    }
+    Ok(url)
 }
 
 #[derive(Deserialize)]
@@ -63,22 +128,21 @@ struct Output {
     output_value: String,
 }
 
-/// Reads `ApiBaseUrl` from the JSON `sam list stack-outputs --output json` prints.
-pub fn from_outputs_file(path: &Path) -> Result<UrlBase, CliError> {
+/// Reads the JSON list of outputs that `sam list stack-outputs --output json` and
+/// `scripts/deploy-cargo-lambda.sh` print.
+pub fn from_outputs_file(path: &Path) -> Result<Endpoints, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
     let outputs: Vec<Output> = serde_json::from_str(&text).map_err(|e| {
         CliError::Input(format!("{}: not a list of stack outputs ({e})", path.display()))
     })?;
-    let base = outputs.into_iter().find(|o| o.output_key == API_BASE_OUTPUT).ok_or_else(|| {
-        CliError::Input(format!("{}: no {API_BASE_OUTPUT} output", path.display()))
-    })?;
-    UrlBase::parse(&base.output_value)
+    let pairs = outputs.iter().map(|o| (o.output_key.as_str(), o.output_value.as_str()));
+    Endpoints::from_outputs(pairs, &path.display().to_string())
 }
 
-/// Asks CloudFormation for the stack's `ApiBaseUrl`, with the standard AWS configuration chain
+/// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
 /// (profile, region, `AWS_ENDPOINT_URL`).
-pub async fn from_stack(stack_name: &str) -> Result<UrlBase, CliError> {
+pub async fn from_stack(stack_name: &str) -> Result<Endpoints, CliError> {
     let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let answer = aws_sdk_cloudformation::Client::new(&aws)
         .describe_stacks()
@@ -88,37 +152,139 @@ pub async fn from_stack(stack_name: &str) -> Result<UrlBase, CliError> {
         .map_err(|e| {
             CliError::Stack(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
         })?;
-    let value = answer
+    let pairs = answer
         .stacks()
         .iter()
         .flat_map(|stack| stack.outputs())
-        .find(|o| o.output_key() == Some(API_BASE_OUTPUT))
-        .and_then(|o| o.output_value())
-        .ok_or_else(|| {
-            CliError::Stack(format!("stack {stack_name} has no {API_BASE_OUTPUT} output"))
-        })?;
-    UrlBase::parse(value)
+        .filter_map(|o| Some((o.output_key()?, o.output_value()?)));
+    Endpoints::from_outputs(pairs, &format!("stack {stack_name}"))
+        .map_err(|e| CliError::Stack(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const API: &str = "https://abc.execute-api.us-east-1.amazonaws.com";
+
+    fn function_url(id: &str) -> String {
+        format!("https://{id}.lambda-url.us-east-1.on.aws/")
+    }
+
+    /// The outputs of a stack deployed with Frontend=FunctionUrl: a host per function.
+    fn function_url_outputs() -> Vec<(String, String)> {
+        WebhookType::ALL
+            .iter()
+            .map(|&t| {
+                let url = function_url(&t.binary_name().replace('-', ""));
+                let url = if t == WebhookType::StatusCallback {
+                    format!("{url}status-callback/")
+                } else {
+                    url
+                };
+                (output_key(t), url)
+            })
+            .collect()
+    }
+
+    fn parse(outputs: &[(String, String)]) -> Result<Endpoints, CliError> {
+        Endpoints::from_outputs(outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())), "outputs")
+    }
+
     #[test]
-    fn base_is_normalised_and_must_be_https() {
-        let api = "https://abc.execute-api.us-east-1.amazonaws.com";
-        let base = UrlBase::parse(api).unwrap();
-        assert_eq!(base, UrlBase::parse(&format!("{api}/sendblue/")).unwrap());
+    fn output_keys_are_the_templates() {
+        let keys = WebhookType::ALL.map(output_key);
+        assert_eq!(
+            keys,
+            [
+                "ReceiveUrl",
+                "OutboundUrl",
+                "TypingIndicatorUrl",
+                "CallLogUrl",
+                "LineBlockedUrl",
+                "LineAssignedUrl",
+                "ContactCreatedUrl",
+                "StatusCallbackUrlBase"
+            ]
+            .map(String::from)
+        );
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+                .unwrap();
+        for key in keys {
+            assert!(template.contains(&format!("\n  {key}:\n")), "template output {key}");
+        }
+    }
+
+    #[test]
+    fn an_api_base_is_normalised_and_must_be_https() {
+        let base = Endpoints::from_api_base(API).unwrap();
+        assert_eq!(base, Endpoints::from_api_base(&format!("{API}/sendblue/")).unwrap());
         assert_eq!(
             base.url_of(WebhookType::TypingIndicator),
-            format!("{api}/sendblue/typing-indicator")
+            format!("{API}/sendblue/typing-indicator")
         );
-        assert!(base.contains(&format!("{api}/sendblue/receive")));
-        assert!(!base.contains(&format!("{api}/sendblue-other/receive")));
+        assert_eq!(
+            base.url_of(WebhookType::StatusCallback),
+            format!("{API}/sendblue/status-callback")
+        );
+        assert!(base.contains(&format!("{API}/sendblue/receive")));
+        assert!(base.contains(&format!("{API}/sendblue/an-old-route")));
+        assert!(!base.contains(&format!("{API}/sendblue-other/receive")));
         assert!(!base.contains("https://elsewhere.example/sendblue/receive"));
-        assert!(UrlBase::parse("http://abc.example.com").is_err());
-        assert!(UrlBase::parse("http://127.0.0.1:9000").is_ok());
-        assert!(UrlBase::parse(&format!("{api}?x=1")).is_err());
-        assert!(UrlBase::parse("not a url").is_err());
+        assert!(Endpoints::from_api_base("http://abc.example.com").is_err());
+        assert!(Endpoints::from_api_base("http://127.0.0.1:9000").is_ok());
+        assert!(Endpoints::from_api_base(&format!("{API}?x=1")).is_err());
+        assert!(Endpoints::from_api_base("not a url").is_err());
+    }
+
+    #[test]
+    fn function_url_outputs_give_each_type_its_own_host() {
+        let endpoints = parse(&function_url_outputs()).unwrap();
+        assert_eq!(endpoints.url_of(WebhookType::Receive), function_url("receive"));
+        assert_eq!(endpoints.url_of(WebhookType::CallLog), function_url("calllog"));
+        assert_eq!(
+            endpoints.url_of(WebhookType::StatusCallback),
+            format!("{}status-callback", function_url("statuscallback"))
+        );
+        assert!(endpoints.contains(&function_url("outbound")));
+        assert!(endpoints.contains(&format!("{}old-path", function_url("outbound"))));
+        assert!(!endpoints.contains(&function_url("someoneelse")));
+    }
+
+    #[test]
+    fn http_api_outputs_read_the_same_way_and_the_base_alone_still_works() {
+        let base = Endpoints::from_api_base(API).unwrap();
+        let outputs: Vec<_> = WebhookType::ALL
+            .iter()
+            .map(|&t| {
+                let url = base.url_of(t).to_owned();
+                (
+                    output_key(t),
+                    if t == WebhookType::StatusCallback { format!("{url}/") } else { url },
+                )
+            })
+            .chain([(API_BASE_OUTPUT.to_owned(), format!("{API}/sendblue"))])
+            .collect();
+        assert_eq!(parse(&outputs).unwrap(), base);
+        assert_eq!(parse(&[(API_BASE_OUTPUT.to_owned(), API.to_owned())]).unwrap(), base);
+    }
+
+    #[test]
+    fn missing_or_bad_url_outputs_are_named() {
+        let mut outputs = function_url_outputs();
+        outputs.retain(|(key, _)| key != "CallLogUrl");
+        let error = parse(&outputs).unwrap_err().to_string();
+        assert_eq!(error, "outputs: no CallLogUrl output, and no ApiBaseUrl output");
+        let mut outputs = function_url_outputs();
+        outputs[1].1 = "http://outbound.example.com/".into();
+        let error = parse(&outputs).unwrap_err().to_string();
+        assert!(error.contains("OutboundUrl") && error.contains("not HTTPS"), "{error}");
+        let error = parse(&[("EventBusName".into(), "bus".into())]).unwrap_err().to_string();
+        assert!(error.contains("no ReceiveUrl, no OutboundUrl,"), "{error}");
+        assert!(
+            error.ends_with("no StatusCallbackUrlBase output, and no ApiBaseUrl output"),
+            "{error}"
+        );
     }
 }

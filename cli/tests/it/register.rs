@@ -131,6 +131,65 @@ async fn register_removes_stale_urls_of_this_stack_and_leaves_other_stacks() {
     assert_eq!(urls, ["https://crm.example.com/hooks/sendblue", other_stack, &ours("receive")]);
 }
 
+/// The outputs of a stack deployed behind Function URLs (or by `deploy-cargo-lambda.sh`): every
+/// function on a host of its own.
+fn function_url_outputs() -> (String, Vec<(&'static str, String)>) {
+    let url_of = |key: &str| format!("https://{}.lambda-url.us-east-1.on.aws/", key.to_lowercase());
+    let keys = [
+        ("receive", "ReceiveUrl"),
+        ("outbound", "OutboundUrl"),
+        ("typing_indicator", "TypingIndicatorUrl"),
+        ("call_log", "CallLogUrl"),
+        ("line_blocked", "LineBlockedUrl"),
+        ("line_assigned", "LineAssignedUrl"),
+        ("contact_created", "ContactCreatedUrl"),
+    ];
+    let mut outputs: Vec<_> =
+        keys.iter().map(|(_, key)| json!({"OutputKey": key, "OutputValue": url_of(key)})).collect();
+    outputs.push(json!({
+        "OutputKey": "StatusCallbackUrlBase",
+        "OutputValue": format!("{}status-callback/", url_of("StatusCallback")),
+    }));
+    let file = scratch_file("function-url-outputs.json", &Value::from(outputs).to_string());
+    (file, keys.iter().map(|(type_name, key)| (*type_name, url_of(key))).collect())
+}
+
+#[tokio::test]
+async fn behind_function_urls_each_type_registers_its_own_host_and_unregister_takes_them_back() {
+    let sendblue = FakeSendblue::start(busy_account()).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    let (outputs, urls) = function_url_outputs();
+
+    let run = cli(&["register", "--stack-outputs", &outputs], &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    for (type_name, url) in &urls {
+        let secret = (*type_name != "contact_created").then(|| SECRET.to_owned());
+        let entries = sendblue.account().entries(type_name);
+        assert!(entries.contains(&(url.clone(), secret)), "{type_name}: {entries:?}");
+    }
+    let run = cli(&["register", "--stack-outputs", &outputs], &env).await;
+    assert_eq!((run.code, sendblue.account().writes().len()), (0, 7), "the second run keeps all");
+
+    let run = cli(&["unregister", "--stack-outputs", &outputs], &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let left: Vec<String> =
+        sendblue.account().entries("receive").into_iter().map(|(u, _)| u).collect();
+    assert_eq!(left, ["https://crm.example.com/hooks/sendblue"], "only somebody else's is left");
+    assert!(sendblue.account().entries("call_log").is_empty());
+
+    let token = "t".repeat(32);
+    let run =
+        cli(&["callback-url", "--stack-outputs", &outputs], &[("SENDBLUE_CALLBACK_TOKEN", &token)])
+            .await;
+    assert_eq!(
+        run.stdout.trim(),
+        format!(
+            "https://statuscallback.lambda-url.us-east-1.on.aws/status-callback/{token}"
+        )
+    );
+}
+
 #[tokio::test]
 async fn list_masks_secrets_unless_asked() {
     let sendblue = FakeSendblue::start(busy_account()).await;
