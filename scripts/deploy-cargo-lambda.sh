@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Deploys the receivers without SAM: the dedup table, the bus and its archive, one IAM role with
+# the template's least-privilege policy, and the eight receiver functions (built and deployed by
+# cargo-lambda), each behind a public Function URL and holding only the proof it checks. Prints
+# the URLs as a JSON list of stack outputs, the format `sendblue-webhooks register
+# --stack-outputs` reads. What exists is found and kept; a second run changes only what changed.
+#
+#   STACK_NAME=sendblue-webhooks SENDBLUE_WEBHOOK_SECRETS=... SENDBLUE_CALLBACK_TOKENS=... \
+#     scripts/deploy-cargo-lambda.sh arm64 > outputs.json
+#
+# Needs the AWS CLI, cargo-lambda and python3. Every AWS call (the AWS CLI's and cargo-lambda's)
+# honours AWS_ENDPOINT_URL, which is how the test command runs this script against moto.
+# Optional settings, with the template's defaults: EVENT_SOURCE (sendblue), DEDUP_TTL_SECONDS
+# (86400), MAX_BODY_BYTES (245760), FUNCTION_MEMORY_MB (128), FUNCTION_TIMEOUT_SECONDS (10),
+# LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30). Not deployed by this route: the
+# reconcile function, the alarms and the dashboard (the SAM route has them).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '[deploy] %s\n' "$*" >&2; }
+fail() { say "$*"; exit 2; }
+
+case ${1:-} in
+  arm64) build_flag=--arm64 ;;
+  x86_64) build_flag=--x86-64 ;;
+  *) fail "usage: $0 arm64|x86_64 (the Lambda architecture to build for and deploy)" ;;
+esac
+: "${STACK_NAME:?set STACK_NAME, the prefix of every resource name}"
+: "${SENDBLUE_WEBHOOK_SECRETS:?set SENDBLUE_WEBHOOK_SECRETS (comma-separated sb-signing-secret values)}"
+: "${SENDBLUE_CALLBACK_TOKENS:?set SENDBLUE_CALLBACK_TOKENS (comma-separated status-callback tokens)}"
+[[ $STACK_NAME =~ ^[A-Za-z][A-Za-z0-9-]{0,39}$ ]] ||
+  fail "STACK_NAME must be letters, digits and dashes, at most 40 (it prefixes function names)"
+[[ $SENDBLUE_CALLBACK_TOKENS =~ ^[A-Za-z0-9_-]{32,}(,[A-Za-z0-9_-]{32,})*$ ]] ||
+  fail "SENDBLUE_CALLBACK_TOKENS: comma-separated tokens of at least 32 URL-safe characters"
+[ "${#SENDBLUE_WEBHOOK_SECRETS}" -ge 8 ] || fail "SENDBLUE_WEBHOOK_SECRETS: at least 8 characters"
+case "$SENDBLUE_WEBHOOK_SECRETS$SENDBLUE_CALLBACK_TOKENS" in
+  *$'\n'* | *'"'* | *"'"* | *' '* | *'#'*) fail "secrets and tokens may not hold newlines, quotes, spaces or #" ;;
+esac
+
+event_source=${EVENT_SOURCE:-sendblue}
+dedup_ttl_seconds=${DEDUP_TTL_SECONDS:-86400}
+max_body_bytes=${MAX_BODY_BYTES:-245760}
+memory_mb=${FUNCTION_MEMORY_MB:-128}
+timeout_seconds=${FUNCTION_TIMEOUT_SECONDS:-10}
+log_retention_days=${LOG_RETENTION_DAYS:-30}
+archive_retention_days=${ARCHIVE_RETENTION_DAYS:-30}
+
+region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
+[ -n "$region" ] || fail "no AWS region: set AWS_REGION"
+export AWS_REGION=$region AWS_DEFAULT_REGION=$region AWS_PAGER=""
+caller_arn=$(aws sts get-caller-identity --query Arn --output text)
+account=$(aws sts get-caller-identity --query Account --output text)
+partition=$(cut -d: -f2 <<<"$caller_arn")
+
+# The secrets go to cargo-lambda in a file only we can read, never on a command line.
+env_file=$(umask 077 && mktemp)
+trap 'rm -f "$env_file"' EXIT
+
+# Names: the template's, with the stack name as prefix.
+table=$STACK_NAME-dedup
+bus=$STACK_NAME-sendblue
+archive=$STACK_NAME-sendblue-archive
+role=$STACK_NAME-receiver
+receivers=()
+for dir in functions/*/; do
+  binary=$(basename "$dir")
+  [ -e "events/$binary.json" ] && receivers+=("$binary") # reconcile has no webhook
+done
+
+# same_json A B: whether two JSON texts hold the same value.
+same_json() { python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$1" "$2"; }
+
+ensure_table() {
+  if ! aws dynamodb describe-table --table-name "$table" >/dev/null 2>&1; then
+    say "creating table $table"
+    aws dynamodb create-table --table-name "$table" --billing-mode PAY_PER_REQUEST \
+      --attribute-definitions AttributeName=pk,AttributeType=S --key-schema AttributeName=pk,KeyType=HASH \
+      --sse-specification Enabled=true --deletion-protection-enabled >/dev/null
+    aws dynamodb wait table-exists --table-name "$table"
+  fi
+  if [ "$(aws dynamodb describe-time-to-live --table-name "$table" \
+    --query 'TimeToLiveDescription.[TimeToLiveStatus,AttributeName]' --output text)" != $'ENABLED\texpires_at' ]; then
+    say "turning on TTL (expires_at) for $table"
+    aws dynamodb update-time-to-live --table-name "$table" \
+      --time-to-live-specification Enabled=true,AttributeName=expires_at >/dev/null
+  fi
+  if [ "$(aws dynamodb describe-continuous-backups --table-name "$table" \
+    --query 'ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus' --output text)" != ENABLED ]; then
+    say "turning on point-in-time recovery for $table"
+    aws dynamodb update-continuous-backups --table-name "$table" \
+      --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true >/dev/null
+  fi
+  table_arn=$(aws dynamodb describe-table --table-name "$table" --query Table.TableArn --output text)
+}
+
+ensure_bus() {
+  if ! bus_arn=$(aws events describe-event-bus --name "$bus" --query Arn --output text 2>/dev/null); then
+    say "creating event bus $bus"
+    bus_arn=$(aws events create-event-bus --name "$bus" --query EventBusArn --output text)
+  fi
+  if ! archive_arn=$(aws events describe-archive --archive-name "$archive" --query ArchiveArn --output text 2>/dev/null); then
+    say "creating archive $archive ($archive_retention_days days)"
+    archive_arn=$(aws events create-archive --archive-name "$archive" --event-source-arn "$bus_arn" \
+      --retention-days "$archive_retention_days" --description "Every forwarded Sendblue event, for replay." \
+      --query ArchiveArn --output text)
+  elif [ "$(aws events describe-archive --archive-name "$archive" --query RetentionDays --output text)" != "$archive_retention_days" ]; then
+    say "archive $archive: retention $archive_retention_days days"
+    aws events update-archive --archive-name "$archive" --retention-days "$archive_retention_days" >/dev/null
+  fi
+}
+
+ensure_log_groups() {
+  local binary group
+  for binary in "${receivers[@]}"; do
+    group=/aws/lambda/$STACK_NAME-$binary
+    if [ "$(aws logs describe-log-groups --log-group-name-prefix "$group" \
+      --query "logGroups[?logGroupName=='$group'] | length(@)" --output text)" = 0 ]; then
+      say "creating log group $group"
+      aws logs create-log-group --log-group-name "$group"
+    fi
+    if [ "$(aws logs describe-log-groups --log-group-name-prefix "$group" \
+      --query "logGroups[?logGroupName=='$group'].retentionInDays | [0]" --output text)" != "$log_retention_days" ]; then
+      aws logs put-retention-policy --log-group-name "$group" --retention-in-days "$log_retention_days"
+    fi
+  done
+}
+
+# The template's ReceiverRole: exactly the calls the receivers make, on exactly these resources.
+receiver_policy() {
+  local groups="" binary
+  for binary in "${receivers[@]}"; do
+    groups+="${groups:+,}\"arn:$partition:logs:$region:$account:log-group:/aws/lambda/$STACK_NAME-$binary:*\""
+  done
+  cat <<JSON
+{"Version":"2012-10-17","Statement":[
+ {"Sid":"DedupClaims","Effect":"Allow","Action":["dynamodb:PutItem","dynamodb:UpdateItem","dynamodb:DeleteItem","dynamodb:GetItem"],"Resource":"$table_arn"},
+ {"Sid":"ForwardEvents","Effect":"Allow","Action":"events:PutEvents","Resource":"$bus_arn"},
+ {"Sid":"OwnLogs","Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":[$groups]}]}
+JSON
+}
+
+ensure_role() {
+  local trust current
+  trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"'$account'"}}}]}'
+  if ! role_arn=$(aws iam get-role --role-name "$role" --query Role.Arn --output text 2>/dev/null); then
+    say "creating role $role"
+    role_arn=$(aws iam create-role --role-name "$role" --assume-role-policy-document "$trust" \
+      --description "The Sendblue receivers; exactly the calls they make, on exactly these resources." \
+      --query Role.Arn --output text)
+  fi
+  current=$(aws iam get-role-policy --role-name "$role" --policy-name receiver --query PolicyDocument --output json 2>/dev/null || echo null)
+  if ! same_json "$current" "$(receiver_policy)"; then
+    say "writing the receiver policy of $role"
+    aws iam put-role-policy --role-name "$role" --policy-name receiver --policy-document "$(receiver_policy)"
+  fi
+}
+
+# environment BINARY: the function's variables, as KEY=VALUE lines; only the proof it checks.
+environment() {
+  cat <<ENV
+DEDUP_TABLE_NAME=$table
+EVENT_BUS_NAME=$bus
+EVENT_SOURCE=$event_source
+DEDUP_TTL_SECONDS=$dedup_ttl_seconds
+MAX_BODY_BYTES=$max_body_bytes
+METRICS_NAMESPACE=SendblueWebhooks/$STACK_NAME
+ENV
+  if [ "$1" = status-callback ]; then
+    echo "SENDBLUE_CALLBACK_TOKENS=$SENDBLUE_CALLBACK_TOKENS"
+  else
+    echo "SENDBLUE_WEBHOOK_SECRETS=$SENDBLUE_WEBHOOK_SECRETS"
+  fi
+}
+
+# deployed_as_wanted BINARY ENV_FILE: whether the function exists with this code, configuration
+# and a public URL, so that deploying it again would change nothing.
+deployed_as_wanted() {
+  local binary=$1 env_file=$2 name=$STACK_NAME-$1 zip_sha deployed wanted
+  zip_sha=$(openssl dgst -sha256 -binary "target/lambda/$binary/bootstrap.zip" | base64)
+  deployed=$(aws lambda get-function-configuration --function-name "$name" --output json \
+    --query '{code: CodeSha256, role: Role, memory: MemorySize, timeout: Timeout, runtime: Runtime, env: Environment.Variables}' 2>/dev/null) || return 1
+  wanted=$(python3 - "$zip_sha" "$role_arn" "$memory_mb" "$timeout_seconds" "$env_file" <<'PY'
+import json, sys
+code, role, memory, timeout, env_file = sys.argv[1:]
+env = dict(line.split("=", 1) for line in open(env_file).read().splitlines() if line)
+print(json.dumps({"code": code, "role": role, "memory": int(memory), "timeout": int(timeout), "runtime": "provided.al2023", "env": env}))
+PY
+  )
+  same_json "$deployed" "$wanted" && aws lambda get-function-url-config --function-name "$name" >/dev/null 2>&1
+}
+
+deploy_functions() {
+  local binary name
+  for binary in "${receivers[@]}"; do
+    name=$STACK_NAME-$binary
+    environment "$binary" >"$env_file"
+    # The zip keeps the binary's time: a fixed one makes the same binary the same zip (and the
+    # same CodeSha256), so an unchanged function is recognised and left alone.
+    touch -d '2020-01-01T00:00:00Z' "target/lambda/$binary/bootstrap"
+    cargo lambda deploy "$name" --binary-name "$binary" --dry >/dev/null # packs bootstrap.zip
+    if deployed_as_wanted "$binary" "$env_file"; then
+      say "$name: unchanged"
+      continue
+    fi
+    say "deploying $name"
+    # Retries cover a role too new to be assumed yet (IAM is eventually consistent).
+    cargo lambda deploy "$name" --binary-name "$binary" --iam-role "$role_arn" --env-file "$env_file" \
+      --memory "$memory_mb" --timeout "$timeout_seconds" --enable-function-url --retry-attempts 6 \
+      --description "Sendblue $binary webhooks ($STACK_NAME)" >/dev/null
+  done
+}
+
+print_outputs() {
+  local binary url key
+  {
+    for binary in "${receivers[@]}"; do
+      url=$(aws lambda get-function-url-config --function-name "$STACK_NAME-$binary" --query FunctionUrl --output text)
+      url=${url%/}/
+      key=$(sed -E 's/(^|-)([a-z])/\U\2/g' <<<"$binary")
+      if [ "$binary" = status-callback ]; then
+        printf '%s\t%s\n' "${key}UrlBase" "${url}status-callback/"
+      else
+        printf '%s\t%s\n' "${key}Url" "$url"
+      fi
+    done
+    printf '%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table"
+  } | python3 -c '
+import json, sys
+rows = [line.rstrip("\n").split("\t") for line in sys.stdin]
+print(json.dumps([{"OutputKey": k, "OutputValue": v} for k, v in rows], indent=2))'
+}
+
+say "building ${receivers[*]} for ${1} (cargo lambda build --release)"
+cargo lambda build --release "$build_flag" $(printf -- '--bin %s ' "${receivers[@]}") >&2
+ensure_table
+ensure_bus
+ensure_log_groups
+ensure_role
+deploy_functions
+print_outputs
+say "done: register the URLs with \`sendblue-webhooks register --stack-outputs FILE\`"
