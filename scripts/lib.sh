@@ -28,6 +28,15 @@ ensure_cargo_lambda() {
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda>=1.9,<2'
 }
 
+# The AWS CLI (v1, from PyPI), in a virtualenv of its own (it pins botocore): the cargo-lambda
+# deploy and destroy scripts call it, and their test runs them against moto.
+ensure_aws_cli() {
+  [ -x "$tools/aws-venv/bin/aws" ] && return
+  log "installing awscli into .tools/aws-venv"
+  [ -x "$tools/aws-venv/bin/pip" ] || python3 -m venv "$tools/aws-venv"
+  install_logged awscli "$tools/aws-venv/bin/pip" install --disable-pip-version-check 'awscli>=1.36,<2'
+}
+
 # SAM CLI and cfn-lint, in a virtualenv of their own: SAM pins other boto3 versions than moto.
 ensure_sam() {
   [ -x "$tools/sam-venv/bin/sam" ] && [ -x "$tools/sam-venv/bin/cfn-lint" ] && return

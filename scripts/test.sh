@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run). On a fresh machine it installs what the tests need
-# (moto, DynamoDB Local, cargo-lambda, SAM CLI and cfn-lint, under .tools/), lints the template
+# (moto, DynamoDB Local, cargo-lambda, SAM CLI, cfn-lint and the AWS CLI, under .tools/), lints the template
 # and checks its contract, starts DynamoDB Local and moto on free loopback ports, checks
 # formatting and lints, checks that every reference in the docs and code resolves, runs every
 # test (the emulator tests included), smoke-tests the local run, checks every forwarded event
-# against schemas/, builds every function with `sam build` for x86_64, and stops everything it started
+# against schemas/, builds every function with `sam build` for x86_64, deploys them twice with
+# scripts/deploy-cargo-lambda.sh against moto and destroys them, and stops everything it started
 # however it ends. Arguments go to `cargo test`.
 #
 # A failing test group does not stop the run: every group runs, each one's counts are read from
@@ -43,6 +44,7 @@ install_tools() {
   ensure_moto
   ensure_cargo_lambda
   ensure_sam
+  ensure_aws_cli
   ensure_dynamodb_local
 }
 
@@ -84,21 +86,37 @@ PY
   kill -- "-$local_run" 2>/dev/null || true
 }
 
-# `sam build` of every function through the template's own build metadata (rust-cargolambda),
-# which is what proves the template builds. The release profile is lightened for it (no LTO,
+# The release builds here (sam build, the cargo-lambda deploy) use a lightened profile (no LTO,
 # no optimisation): the fat-LTO build of eight functions one after another took about 12
 # minutes here, and what it adds (size and speed) is measured by bench/, not proven by a test.
-# arm64 needs the aarch64 standard library, which this machine cannot install: x86_64 here.
-sam_build() {
+# Both builds share target/, so the second finds the first's work.
+light_release() {
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
-    "$tools/sam-venv/bin/sam" build --parameter-overrides Architecture=x86_64 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 "$@"
+}
+
+# `sam build` of every function through the template's own build metadata (rust-cargolambda),
+# which is what proves the template builds. arm64 needs the aarch64 standard library, which
+# this machine cannot install: x86_64 here.
+sam_build() {
+  light_release "$tools/sam-venv/bin/sam" build --parameter-overrides Architecture=x86_64 \
     --build-dir "$tools/sam-build" --template-file template.yaml
   local built expected verdict=FAILED
   built=$(find "$tools/sam-build" -name bootstrap -type f -perm -u+x | wc -l)
   expected=$(find functions -mindepth 1 -maxdepth 1 -type d | wc -l)
   [ "$built" -eq "$expected" ] && verdict=ok
   echo "check: sam build made $built of $expected executable bootstraps $verdict"
+}
+
+# scripts/deploy-cargo-lambda.sh twice, then the destroy script, against a moto of its own.
+deploy_test() {
+  local port
+  port=$(free_port)
+  start_server moto-deploy "$port" moto_server -H 127.0.0.1 -p "$port"
+  SENDBLUE_TEST_MOTO_ENDPOINT=http://127.0.0.1:$port light_release \
+    "$tools/sam-venv/bin/python" -m unittest -v tests/deploy_test.py || local failed=1
+  stop_servers
+  return "${failed:-0}"
 }
 
 timed "install tools (first run only)" install_tools
@@ -123,6 +141,7 @@ group runtime-test "$tools/venv/bin/python" -m unittest -v tests/runtime_test.py
 group schema-test "$tools/venv/bin/python" -m unittest -v tests/schema_test.py
 stop_servers
 group sam-build sam_build
+group deploy-test deploy_test
 
 log "where the time went"
 cat "$tools/timings.log" >&2
@@ -130,4 +149,4 @@ python3 scripts/test_summary.py checks:"$results/references.log" unittest:"$resu
   cargo:"$results/cargo-tests.log" checks:"$results/smoke.log" \
   unittest:"$results/crash-test.log" unittest:"$results/runtime-test.log" \
   unittest:"$results/schema-test.log" \
-  checks:"$results/sam-build.log"
+  checks:"$results/sam-build.log" unittest:"$results/deploy-test.log"

@@ -184,9 +184,7 @@ async fn behind_function_urls_each_type_registers_its_own_host_and_unregister_ta
             .await;
     assert_eq!(
         run.stdout.trim(),
-        format!(
-            "https://statuscallback.lambda-url.us-east-1.on.aws/status-callback/{token}"
-        )
+        format!("https://statuscallback.lambda-url.us-east-1.on.aws/status-callback/{token}")
     );
 }
 
