@@ -4,35 +4,21 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use sendblue_webhooks::reconcile::messages_api::ApiCredentials;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::CliError;
 use crate::webhooks::{Webhook, WebhookConfig};
 
-pub const DEFAULT_API_BASE: &str = "https://api.sendblue.co";
-pub const API_KEY_ID_VARIABLE: &str = "SENDBLUE_API_KEY_ID";
-pub const API_SECRET_KEY_VARIABLE: &str = "SENDBLUE_API_SECRET_KEY";
 const WEBHOOKS_PATH: &str = "/api/account/webhooks";
-
-/// The account's API credentials; `Debug` shows neither.
-pub struct Credentials {
-    pub key_id: String,
-    pub secret_key: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credentials(redacted)")
-    }
-}
 
 /// A client of one account's webhook configuration.
 #[derive(Debug)]
 pub struct ManagementApi {
     http: reqwest::Client,
     webhooks_url: String,
-    credentials: Credentials,
+    credentials: ApiCredentials,
 }
 
 #[derive(Deserialize)]
@@ -41,7 +27,7 @@ struct ConfigAnswer {
 }
 
 impl ManagementApi {
-    pub fn new(api_base: &str, credentials: Credentials) -> Result<Self, CliError> {
+    pub fn new(api_base: &str, credentials: ApiCredentials) -> Result<Self, CliError> {
         let http = crate::http::client(Duration::from_secs(30))?;
         let webhooks_url = format!("{}{WEBHOOKS_PATH}", api_base.trim_end_matches('/'));
         Ok(Self { http, webhooks_url, credentials })
@@ -76,11 +62,7 @@ impl ManagementApi {
     }
 
     async fn call(&self, method: Method, body: Option<Value>) -> Result<Value, CliError> {
-        let mut request = self
-            .http
-            .request(method, &self.webhooks_url)
-            .header("sb-api-key-id", &self.credentials.key_id)
-            .header("sb-api-secret-key", &self.credentials.secret_key);
+        let mut request = self.credentials.authorize(self.http.request(method, &self.webhooks_url));
         if let Some(body) = body {
             request = request.json(&body);
         }

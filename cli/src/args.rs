@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sendblue_webhooks::WebhookType;
 
-use crate::api::DEFAULT_API_BASE;
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
+use sendblue_webhooks::reconcile::config::DEFAULT_API_BASE;
 
 /// The Sendblue side of the deployed receivers.
 ///

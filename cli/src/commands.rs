@@ -7,7 +7,7 @@ use sendblue_webhooks::config::MIN_CALLBACK_TOKEN_CHARS;
 use sendblue_webhooks::WebhookType;
 use serde_json::json;
 
-use crate::api::{Credentials, ManagementApi, API_KEY_ID_VARIABLE, API_SECRET_KEY_VARIABLE};
+use crate::api::ManagementApi;
 use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
@@ -17,6 +17,7 @@ use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::delivery::Forwarder;
 use sendblue_webhooks::forward::EventBridgeSink;
+use sendblue_webhooks::reconcile::config::{SENDBLUE_API_KEY_ID, SENDBLUE_API_SECRET_KEY};
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, ApiError, HttpMessagesApi};
 use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk};
 
@@ -93,12 +94,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn connect(api: &ApiArgs) -> Result<ManagementApi, CliError> {
+    ManagementApi::new(&api.api_base, api_keys()?)
+}
+
+/// The account's API keys, from the environment only.
+fn api_keys() -> Result<ApiCredentials, CliError> {
     let what = "the account's API keys";
-    let credentials = Credentials {
-        key_id: variable(API_KEY_ID_VARIABLE, what)?,
-        secret_key: variable(API_SECRET_KEY_VARIABLE, what)?,
-    };
-    ManagementApi::new(&api.api_base, credentials)
+    Ok(ApiCredentials {
+        key_id: variable(SENDBLUE_API_KEY_ID, what)?,
+        secret_key: variable(SENDBLUE_API_SECRET_KEY, what)?,
+    })
 }
 
 async fn prepare(change: &Change) -> Result<(ManagementApi, Endpoints), CliError> {
@@ -175,12 +180,7 @@ async fn reconcile(
     until_ms: Option<u64>,
     dry_run: bool,
 ) -> Result<Summary, CliError> {
-    let what = "the account's API keys";
-    let credentials = ApiCredentials {
-        key_id: variable(API_KEY_ID_VARIABLE, what)?,
-        secret_key: variable(API_SECRET_KEY_VARIABLE, what)?,
-    };
-    let messages = HttpMessagesApi::new(&api.api_base, credentials)
+    let messages = HttpMessagesApi::new(&api.api_base, api_keys()?)
         .map_err(|e| CliError::Input(e.to_string()))?;
     let aws = sendblue_webhooks::app::sdk_config().await;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &target.table);

@@ -76,19 +76,16 @@ impl Config {
         guard: Guard,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-
-        let backend = match get(RECEIVER_MODE).as_deref() {
-            None | Some("aws") => Backend::Aws {
-                table_name: valid(DEDUP_TABLE_NAME, required(DEDUP_TABLE_NAME)?, is_table_name)?,
-                bus_name: valid(EVENT_BUS_NAME, required(EVENT_BUS_NAME)?, is_bus_name)?,
-            },
+        let vars = Variables(lookup);
+        let backend = match vars.get(RECEIVER_MODE).as_deref() {
+            None | Some("aws") => {
+                Backend::Aws { table_name: vars.table_name()?, bus_name: vars.bus_name()? }
+            }
             Some("local") => Backend::Local,
             Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
         };
         let secrets_variable = secrets_variable(guard);
-        let secrets_list = required(secrets_variable)?;
+        let secrets_list = vars.required(secrets_variable)?;
         if guard == Guard::UrlToken
             && verify::list_entries(&secrets_list).any(|t| t.len() < MIN_CALLBACK_TOKEN_CHARS)
         {
@@ -100,29 +97,12 @@ impl Config {
         let secrets = AcceptedSecrets::from_list(&secrets_list)
             .map_err(|_| ConfigError::Missing(secrets_variable))?;
 
-        let event_source = valid(
-            EVENT_SOURCE,
-            get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
-            is_event_source,
-        )?;
-
-        let dedup_ttl_seconds = match get(DEDUP_TTL_SECONDS) {
-            None => DEFAULT_DEDUP_TTL_SECONDS,
-            Some(v) => parse_in_range(DEDUP_TTL_SECONDS, &v, 1, 366 * 24 * 60 * 60)?,
-        };
-        let max_body_bytes = match get(MAX_BODY_BYTES) {
-            None => MAX_BODY_BYTES_CEILING,
-            Some(v) => {
-                parse_in_range(MAX_BODY_BYTES, &v, 1, MAX_BODY_BYTES_CEILING as u64)? as usize
-            }
-        };
-
+        let event_source = vars.event_source()?;
+        let dedup_ttl_seconds = vars.dedup_ttl_seconds()?;
+        let ceiling = MAX_BODY_BYTES_CEILING as u64;
+        let max_body_bytes = vars.number(MAX_BODY_BYTES, ceiling, 1, ceiling)? as usize;
         let metrics_namespace = match backend {
-            Backend::Aws { .. } => Some(valid(
-                METRICS_NAMESPACE,
-                get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into()),
-                is_metrics_namespace,
-            )?),
+            Backend::Aws { .. } => Some(vars.metrics_namespace()?),
             Backend::Local => None,
         };
 
@@ -137,8 +117,58 @@ impl Config {
     }
 }
 
+/// The variables read through a lookup (the process environment, or a test's map): each value
+/// trimmed (a value pasted with a trailing newline is the value), white space alone counting as
+/// unset. The settings the receivers and the reconcile function share are read here, with their
+/// checks, so both refuse the same values with the same message.
+pub(crate) struct Variables<F>(pub(crate) F);
+
+impl<F: Fn(&str) -> Option<String>> Variables<F> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A whole number from `min` to `max`, or `default` when unset.
+    pub(crate) fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        self.get(name).map_or(Ok(default), |v| parse_in_range(name, &v, min, max))
+    }
+
+    pub(crate) fn table_name(&self) -> Result<String, ConfigError> {
+        valid(DEDUP_TABLE_NAME, self.required(DEDUP_TABLE_NAME)?, is_table_name)
+    }
+
+    pub(crate) fn bus_name(&self) -> Result<String, ConfigError> {
+        valid(EVENT_BUS_NAME, self.required(EVENT_BUS_NAME)?, is_bus_name)
+    }
+
+    pub(crate) fn event_source(&self) -> Result<String, ConfigError> {
+        let source = self.get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned());
+        valid(EVENT_SOURCE, source, is_event_source)
+    }
+
+    pub(crate) fn metrics_namespace(&self) -> Result<String, ConfigError> {
+        let namespace =
+            self.get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into());
+        valid(METRICS_NAMESPACE, namespace, is_metrics_namespace)
+    }
+
+    pub(crate) fn dedup_ttl_seconds(&self) -> Result<u64, ConfigError> {
+        self.number(DEDUP_TTL_SECONDS, DEFAULT_DEDUP_TTL_SECONDS, 1, 366 * 24 * 60 * 60)
+    }
+}
+
 /// `value` if `check` accepts it, else an error naming the variable and what it must be.
-pub(crate) fn valid(
+fn valid(
     name: &'static str,
     value: String,
     check: fn(&str) -> Result<(), &'static str>,
@@ -151,7 +181,7 @@ fn all_chars(value: &str, allowed: impl Fn(char) -> bool) -> bool {
 }
 
 /// A DynamoDB table name, or a table's ARN.
-pub(crate) fn is_table_name(value: &str) -> Result<(), &'static str> {
+fn is_table_name(value: &str) -> Result<(), &'static str> {
     let name = value.strip_prefix("arn:").map_or(value, |_| value.rsplit('/').next().unwrap_or(""));
     if (3..=255).contains(&name.len())
         && all_chars(name, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -163,7 +193,7 @@ pub(crate) fn is_table_name(value: &str) -> Result<(), &'static str> {
 }
 
 /// An EventBridge bus name, or a bus's ARN.
-pub(crate) fn is_bus_name(value: &str) -> Result<(), &'static str> {
+fn is_bus_name(value: &str) -> Result<(), &'static str> {
     let name = value
         .strip_prefix("arn:")
         .map_or(value, |_| value.split_once(":event-bus/").map_or("", |(_, name)| name));
@@ -176,7 +206,7 @@ pub(crate) fn is_bus_name(value: &str) -> Result<(), &'static str> {
 }
 
 /// What the template allows for the `EventSource` parameter.
-pub(crate) fn is_event_source(value: &str) -> Result<(), &'static str> {
+fn is_event_source(value: &str) -> Result<(), &'static str> {
     if (1..=256).contains(&value.len())
         && !value.starts_with("aws.")
         && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-".contains(c))
@@ -187,7 +217,7 @@ pub(crate) fn is_event_source(value: &str) -> Result<(), &'static str> {
 }
 
 /// A CloudWatch namespace of our own (the `AWS/` ones are reserved).
-pub(crate) fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
+fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
     if (1..=255).contains(&value.len())
         && !value.starts_with("AWS/")
         && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-/#:".contains(c))
@@ -201,12 +231,7 @@ pub(crate) fn invalid(name: &'static str, reason: &str) -> ConfigError {
     ConfigError::Invalid { name, reason: reason.to_owned() }
 }
 
-pub(crate) fn parse_in_range(
-    name: &'static str,
-    value: &str,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
+fn parse_in_range(name: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(invalid(name, &format!("expected a whole number from {min} to {max}"))),

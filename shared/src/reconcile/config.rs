@@ -1,10 +1,6 @@
 //! The reconcile function's settings, read and checked once at start-up like the receivers'.
 
-use crate::config::{
-    invalid, is_bus_name, is_event_source, is_metrics_namespace, is_table_name, parse_in_range,
-    valid, ConfigError, DEDUP_TABLE_NAME, DEDUP_TTL_SECONDS, DEFAULT_DEDUP_TTL_SECONDS,
-    DEFAULT_EVENT_SOURCE, EVENT_BUS_NAME, EVENT_SOURCE, METRICS_NAMESPACE,
-};
+use crate::config::{invalid, ConfigError, Variables, DEDUP_TTL_SECONDS};
 use crate::reconcile::messages_api::ApiCredentials;
 
 pub const SENDBLUE_API_BASE: &str = "SENDBLUE_API_BASE";
@@ -50,29 +46,23 @@ impl ReconcileConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let number = |name: &'static str, default: u64, min: u64, max: u64| match get(name) {
-            None => Ok(default),
-            Some(v) => parse_in_range(name, &v, min, max),
-        };
-
-        let credentials = match get(SENDBLUE_API_CREDENTIALS_SECRET) {
+        let vars = Variables(lookup);
+        let credentials = match vars.get(SENDBLUE_API_CREDENTIALS_SECRET) {
             Some(secret) => Credentials::Secret(secret),
             None => Credentials::Environment(ApiCredentials {
-                key_id: required(SENDBLUE_API_KEY_ID)?,
-                secret_key: required(SENDBLUE_API_SECRET_KEY)?,
+                key_id: vars.required(SENDBLUE_API_KEY_ID)?,
+                secret_key: vars.required(SENDBLUE_API_SECRET_KEY)?,
             }),
         };
-        let api_base = get(SENDBLUE_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        let api_base = vars.get(SENDBLUE_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
         if !(api_base.starts_with("https://") || api_base.starts_with("http://127.0.0.1")) {
             return Err(invalid(SENDBLUE_API_BASE, "expected an https:// URL"));
         }
         let lookback_seconds =
-            number(RECONCILE_LOOKBACK_SECONDS, DEFAULT_LOOKBACK_SECONDS, 60, 30 * 24 * 3600)?;
-        let overlap_seconds = number(RECONCILE_OVERLAP_SECONDS, DEFAULT_OVERLAP_SECONDS, 0, 3600)?;
-        let dedup_ttl_seconds =
-            number(DEDUP_TTL_SECONDS, DEFAULT_DEDUP_TTL_SECONDS, 1, 366 * 24 * 3600)?;
+            vars.number(RECONCILE_LOOKBACK_SECONDS, DEFAULT_LOOKBACK_SECONDS, 60, 30 * 24 * 3600)?;
+        let overlap_seconds =
+            vars.number(RECONCILE_OVERLAP_SECONDS, DEFAULT_OVERLAP_SECONDS, 0, 3600)?;
+        let dedup_ttl_seconds = vars.dedup_ttl_seconds()?;
         // What a run re-reads must still be known, or it would be forwarded again.
         if dedup_ttl_seconds < lookback_seconds + overlap_seconds {
             return Err(invalid(
@@ -85,24 +75,17 @@ impl ReconcileConfig {
             ));
         }
         Ok(Self {
-            table_name: valid(DEDUP_TABLE_NAME, required(DEDUP_TABLE_NAME)?, is_table_name)?,
-            bus_name: valid(EVENT_BUS_NAME, required(EVENT_BUS_NAME)?, is_bus_name)?,
-            event_source: valid(
-                EVENT_SOURCE,
-                get(EVENT_SOURCE).unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_owned()),
-                is_event_source,
-            )?,
+            table_name: vars.table_name()?,
+            bus_name: vars.bus_name()?,
+            event_source: vars.event_source()?,
             dedup_ttl_seconds,
-            metrics_namespace: valid(
-                METRICS_NAMESPACE,
-                get(METRICS_NAMESPACE).unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into()),
-                is_metrics_namespace,
-            )?,
+            metrics_namespace: vars.metrics_namespace()?,
             api_base,
             credentials,
             lookback_seconds,
             overlap_seconds,
-            page_limit: number(RECONCILE_PAGE_LIMIT, DEFAULT_PAGE_LIMIT as u64, 1, 1000)? as usize,
+            page_limit: vars.number(RECONCILE_PAGE_LIMIT, DEFAULT_PAGE_LIMIT as u64, 1, 1000)?
+                as usize,
         })
     }
 }
@@ -110,6 +93,7 @@ impl ReconcileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DEDUP_TABLE_NAME, EVENT_BUS_NAME};
     use std::collections::HashMap;
 
     fn read(vars: &[(&str, &str)]) -> Result<ReconcileConfig, ConfigError> {

@@ -16,11 +16,19 @@ pub const MIN_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
 const ATTEMPTS_PER_PAGE: usize = 4;
 
-/// The account's API keys; `Debug` shows neither.
+/// The account's API keys, for every Sendblue API (messages here, webhooks in the CLI);
+/// `Debug` shows neither.
 #[derive(Clone, serde::Deserialize)]
 pub struct ApiCredentials {
     pub key_id: String,
     pub secret_key: String,
+}
+
+impl ApiCredentials {
+    /// `request` with the two headers Sendblue's APIs authenticate by.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.header("sb-api-key-id", &self.key_id).header("sb-api-secret-key", &self.secret_key)
+    }
 }
 
 impl std::fmt::Debug for ApiCredentials {
@@ -123,10 +131,8 @@ impl MessagesApi for HttpMessagesApi {
         for _ in 0..ATTEMPTS_PER_PAGE {
             self.pace().await;
             let response = self
-                .http
-                .get(&url)
-                .header("sb-api-key-id", &self.credentials.key_id)
-                .header("sb-api-secret-key", &self.credentials.secret_key)
+                .credentials
+                .authorize(self.http.get(&url))
                 .send()
                 .await
                 // Without the URL: it holds nothing secret, but the error's source might.
