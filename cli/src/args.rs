@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sendblue_webhooks::time::{now_ms, parse_iso_ms};
 use sendblue_webhooks::WebhookType;
 
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
@@ -218,14 +219,12 @@ impl Types {
 
 /// A time in epoch milliseconds, from a duration back from now or an RFC 3339 time.
 fn parse_time(text: &str) -> Result<u64, String> {
-    let now = std::time::SystemTime::now();
-    let time = match humantime::parse_duration(text) {
-        Ok(back) => now.checked_sub(back).ok_or("too far back")?,
-        Err(_) => humantime::parse_rfc3339_weak(text)
-            .map_err(|_| "expected a duration (2h, 3days) or a time (2026-11-28T09:00:00Z)")?,
-    };
-    let since_epoch = time.duration_since(std::time::UNIX_EPOCH).map_err(|_| "before 1970")?;
-    Ok(since_epoch.as_millis() as u64)
+    match humantime::parse_duration(text) {
+        Ok(back) => now_ms().checked_sub(back.as_millis() as u64).ok_or("before 1970".into()),
+        Err(_) => parse_iso_ms(text).ok_or_else(|| {
+            "expected a duration (2h, 3days) or a time (2026-11-28T09:00:00Z) after 1970".into()
+        }),
+    }
 }
 
 fn parse_type(name: &str) -> Result<WebhookType, String> {

@@ -198,7 +198,7 @@ async fn reconcile(
     // A backfill runs to its end; the lease is an hour, as a claim left by a crash here should
     // not block the webhooks for longer.
     let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    let lease_until_ms = sendblue_webhooks::delivery::now_ms() + 3_600_000;
+    let lease_until_ms = sendblue_webhooks::time::now_ms() + 3_600_000;
     reconciler.run(far, lease_until_ms).await.map_err(|e| match e {
         ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
             status,

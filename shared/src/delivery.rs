@@ -2,8 +2,6 @@
 //! event arrives, Sendblue's webhook (`pipeline`) and the messages API (`reconcile`), go through
 //! this one function, so an event forwarded by one is a duplicate to the other.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use sendblue_events::{Origin, WebhookType};
 
 use crate::dedup::{claim_pk, Claim, ClaimOutcome, DedupStore};
@@ -11,6 +9,7 @@ use crate::dedup_key::DedupKey;
 use crate::envelope::{self, Metadata};
 use crate::forward::{EventSink, OutgoingEvent};
 use crate::outcome::Outcome;
+use crate::time::iso_ms;
 
 /// One event, validated and keyed, ready to be claimed and forwarded.
 #[derive(Debug, Clone, Copy)]
@@ -61,12 +60,11 @@ impl<S: DedupStore, E: EventSink> Forwarder<'_, S, E> {
             Ok(ClaimOutcome::Claimed) => {}
         }
 
-        let received_at =
-            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(event.now_ms));
+        let received_at = iso_ms(event.now_ms);
         let metadata = Metadata {
             webhook_type: event.webhook_type.sendblue_name(),
             dedup_key: event.key.as_str(),
-            received_at: &received_at.to_string(),
+            received_at: &received_at,
             request_id: event.request_id,
             origin: event.origin,
         };
@@ -91,9 +89,4 @@ impl<S: DedupStore, E: EventSink> Forwarder<'_, S, E> {
 /// would let a retry take over a live claim (`expires_at_s < now`) and forward the event twice.
 fn expires_at_s(now_ms: u64, lease_until_ms: u64, dedup_ttl_seconds: u64) -> u64 {
     (now_ms / 1000 + dedup_ttl_seconds).max(lease_until_ms.div_ceil(1000))
-}
-
-/// Now, in milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

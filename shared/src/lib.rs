@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod reconcile;
 pub mod request;
+pub mod time;
 pub mod verify;
 
 pub use app::run;

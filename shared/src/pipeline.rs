@@ -12,10 +12,11 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::dedup::DedupStore;
 use crate::dedup_key::{self, BodyError, DedupKey};
-use crate::delivery::{now_ms, Event, Forwarder};
+use crate::delivery::{Event, Forwarder};
 use crate::forward::EventSink;
 use crate::outcome::{Outcome, Processed};
 use crate::request::{api_request_id, lease_until_ms};
+use crate::time::now_ms;
 use crate::verify::AcceptedSecrets;
 
 /// One webhook type's receiver, built once per process and shared by every invocation.

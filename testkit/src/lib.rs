@@ -233,7 +233,7 @@ pub async fn serve_on_loopback(app: axum::Router) -> std::net::SocketAddr {
     address
 }
 
-pub use sendblue_webhooks::delivery::now_ms;
+pub use sendblue_webhooks::time::now_ms;
 
 /// Sleeps until `epoch_ms` (at once if it has passed): waiting for a lease or a window to end.
 pub async fn sleep_until_ms(epoch_ms: u64) {

@@ -6,14 +6,14 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sendblue_webhooks::reconcile::messages_api::iso_ms;
+use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
 use serde_json::{json, Value};
 
 pub const API_KEY_ID: &str = "test-key-id";
@@ -102,16 +102,11 @@ pub fn record(handle: &str, is_outbound: bool, status: &str, updated_ms: u64) ->
 }
 
 fn epoch_ms(record: &Value) -> u64 {
-    record["date_updated"]
-        .as_str()
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
-        .map_or(0, |t| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+    record["date_updated"].as_str().and_then(parse_iso_ms).unwrap_or(0)
 }
 
 fn parameter_ms(query: &std::collections::HashMap<String, String>, name: &str) -> Option<u64> {
-    let text = query.get(name)?;
-    let time = humantime::parse_rfc3339(text).expect("ISO 8601 times");
-    Some(time.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+    Some(parse_iso_ms(query.get(name)?).expect("ISO 8601 times"))
 }
 
 async fn messages(

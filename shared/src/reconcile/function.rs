@@ -11,8 +11,9 @@ use super::config::{Credentials, ReconcileConfig};
 use super::messages_api::{ApiCredentials, HttpMessagesApi};
 use super::{ReconcileError, Reconciler, Summary, Walk};
 use crate::dedup::DynamoDbStore;
-use crate::delivery::{now_ms, Forwarder};
+use crate::delivery::Forwarder;
 use crate::forward::EventBridgeSink;
+use crate::time::{now_ms, parse_iso_ms};
 
 /// A run stops taking new pages this long before the invocation's deadline, so that what it
 /// settled is saved in the watermark before Lambda ends it.
@@ -95,12 +96,8 @@ fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
         Err(ReconcileError::Api(_)) => (0, 0, 1),
         Err(_) => (0, 0, 0),
     };
-    let watermark_ms = result
-        .ok()
-        .and_then(|s| s.watermark_after.as_deref())
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64);
+    let watermark_ms =
+        result.ok().and_then(|s| s.watermark_after.as_deref()).and_then(parse_iso_ms);
     let mut line = json!({
         "_aws": {
             "Timestamp": now_ms(),

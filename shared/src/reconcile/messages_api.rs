@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::time::iso_ms;
+
 /// The API answers 429 beyond 100 requests per 10 seconds per account: one request every
 /// 100 ms at most keeps a run (and a CLI backfill beside it, barely) under that.
 pub const MIN_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
@@ -156,10 +158,4 @@ impl MessagesApi for HttpMessagesApi {
         }
         Err(ApiError::RateLimited)
     }
-}
-
-/// RFC 3339 in UTC with milliseconds, as the API's time filters take it.
-pub fn iso_ms(epoch_ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(epoch_ms))
-        .to_string()
 }

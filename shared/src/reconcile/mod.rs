@@ -22,11 +22,12 @@ use tokio::time::Instant;
 
 use crate::dedup::{claim_pk, DedupStore, StoreError, WatermarkStore};
 use crate::dedup_key;
-use crate::delivery::{now_ms, Event, Forwarder};
+use crate::delivery::{Event, Forwarder};
 use crate::forward::EventSink;
 use crate::outcome::Outcome;
+use crate::time::{iso_ms, now_ms, parse_iso_ms};
 pub use function::run;
-use messages_api::{iso_ms, ApiError, MessagesApi, PageQuery};
+use messages_api::{ApiError, MessagesApi, PageQuery};
 
 /// The watermark item's name (`reconcile#messages` in the table).
 pub const WATERMARK: &str = "messages";
@@ -192,12 +193,8 @@ where
             for record in &page.data {
                 summary.records += 1;
                 let head: Option<RecordHead> = serde_json::from_str(record.get()).ok();
-                let updated_ms = head
-                    .as_ref()
-                    .and_then(|h| h.date_updated.as_deref())
-                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_millis() as u64);
+                let updated_ms =
+                    head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
                 match self.settle(record.get(), head.as_ref(), lease_until_ms).await? {
                     Settled::Forwarded(t) => {
                         summary.forwarded += 1;
