@@ -4,6 +4,7 @@
 //! own), and `scripts/deploy-cargo-lambda.sh` prints the same. They are read from a file of
 //! outputs, asked of CloudFormation, or, for the HTTP API, built from its base URL.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use aws_config::BehaviorVersion;
@@ -50,39 +51,34 @@ impl Endpoints {
         Ok(Self { urls: urls.to_vec() })
     }
 
-    /// From a stack's outputs: the URL output of every type, or else the HTTP API's base.
-    fn from_outputs<'a>(
-        outputs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-        source: &str,
-    ) -> Result<Self, CliError> {
-        let value_of =
-            |key: &str| outputs.clone().into_iter().find(|(k, _)| *k == key).map(|(_, v)| v);
-        let found = WebhookType::ALL.map(|t| (t, output_key(t), value_of(&output_key(t))));
-        if found.iter().any(|(_, _, value)| value.is_none()) {
-            if let Some(base) = value_of(API_BASE_OUTPUT) {
-                return Self::from_api_base(base);
-            }
-            let missing: Vec<&str> = found
-                .iter()
-                .filter(|(_, _, v)| v.is_none())
-                .map(|(_, key, _)| key.as_str())
-                .collect();
-            return Err(CliError::Input(format!(
-                "{source}: no {} output, and no {API_BASE_OUTPUT} output",
-                missing.join(", no ")
-            )));
+    /// From a stack's outputs (key to value): the URL output of every type, or else the HTTP
+    /// API's base.
+    fn from_outputs(outputs: &HashMap<&str, &str>, source: &str) -> Result<Self, CliError> {
+        let found = WebhookType::ALL.map(|t| (t, output_key(t)));
+        let missing: Vec<&str> = found
+            .iter()
+            .map(|(_, key)| key.as_str())
+            .filter(|key| !outputs.contains_key(key))
+            .collect();
+        if !missing.is_empty() {
+            return match outputs.get(API_BASE_OUTPUT) {
+                Some(base) => Self::from_api_base(base),
+                None => Err(CliError::Input(format!(
+                    "{source}: no {} output, and no {API_BASE_OUTPUT} output",
+                    missing.join(", no ")
+                ))),
+            };
         }
-        let mut urls = Vec::with_capacity(found.len());
-        for (webhook_type, key, value) in found {
-            let url = checked(value.unwrap_or_default())
+        let url_of = |(webhook_type, key): (WebhookType, String)| {
+            let url = checked(outputs[key.as_str()])
                 .map_err(|e| CliError::Input(format!("{source}: {key}: {e}")))?;
             let url = match webhook_type {
                 WebhookType::StatusCallback => url.trim_end_matches('/'),
                 _ => url,
             };
-            urls.push((webhook_type, url.to_owned()));
-        }
-        Ok(Self { urls })
+            Ok((webhook_type, url.to_owned()))
+        };
+        Ok(Self { urls: found.into_iter().map(url_of).collect::<Result<_, CliError>>()? })
     }
 
     /// The URL Sendblue must call for `webhook_type` (for status callbacks, before the token).
@@ -136,8 +132,8 @@ pub fn from_outputs_file(path: &Path) -> Result<Endpoints, CliError> {
     let outputs: Vec<Output> = serde_json::from_str(&text).map_err(|e| {
         CliError::Input(format!("{}: not a list of stack outputs ({e})", path.display()))
     })?;
-    let pairs = outputs.iter().map(|o| (o.output_key.as_str(), o.output_value.as_str()));
-    Endpoints::from_outputs(pairs, &path.display().to_string())
+    let outputs = outputs.iter().map(|o| (o.output_key.as_str(), o.output_value.as_str()));
+    Endpoints::from_outputs(&outputs.collect(), &path.display().to_string())
 }
 
 /// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
@@ -152,12 +148,12 @@ pub async fn from_stack(stack_name: &str) -> Result<Endpoints, CliError> {
         .map_err(|e| {
             CliError::Stack(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
         })?;
-    let pairs = answer
+    let outputs = answer
         .stacks()
         .iter()
         .flat_map(|stack| stack.outputs())
         .filter_map(|o| Some((o.output_key()?, o.output_value()?)));
-    Endpoints::from_outputs(pairs, &format!("stack {stack_name}"))
+    Endpoints::from_outputs(&outputs.collect(), &format!("stack {stack_name}"))
         .map_err(|e| CliError::Stack(e.to_string()))
 }
 
@@ -188,7 +184,8 @@ mod tests {
     }
 
     fn parse(outputs: &[(String, String)]) -> Result<Endpoints, CliError> {
-        Endpoints::from_outputs(outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())), "outputs")
+        let outputs = outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Endpoints::from_outputs(&outputs, "outputs")
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl DynamoDbStore {
                 PutItemError::ConditionalCheckFailedException(failed) => match failed.item {
                     Some(item) => parse_item(&item).map(PutOutcome::Stood),
                     None => Ok(self
-                        .get(claim.pk)
+                        .lookup(claim.pk)
                         .await?
                         .map_or(PutOutcome::Vanished, PutOutcome::Stood)),
                 },
@@ -115,20 +115,6 @@ impl DynamoDbStore {
             },
             Err(other) => Err(unavailable(other)),
         }
-    }
-
-    /// A strongly consistent read of one item.
-    async fn get(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table_name)
-            .key(PK, s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        output.item.as_ref().map(parse_item).transpose()
     }
 }
 
@@ -184,8 +170,18 @@ impl DedupStore for DynamoDbStore {
         }
     }
 
+    /// A strongly consistent read of one item.
     async fn lookup(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
-        self.get(pk).await
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .key(PK, s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item.as_ref().map(parse_item).transpose()
     }
 
     /// Idempotent: a retry of an applied completion meets our own token and succeeds again.
