@@ -48,8 +48,8 @@ archive_retention_days=${ARCHIVE_RETENTION_DAYS:-30}
 region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
 [ -n "$region" ] || fail "no AWS region: set AWS_REGION"
 export AWS_REGION=$region AWS_DEFAULT_REGION=$region AWS_PAGER=""
-caller_arn=$(aws sts get-caller-identity --query Arn --output text)
-account=$(aws sts get-caller-identity --query Account --output text)
+identity=$(aws sts get-caller-identity --query '[Account,Arn]' --output text)
+read -r account caller_arn <<<"$identity"
 partition=$(cut -d: -f2 <<<"$caller_arn")
 
 # The secrets go to cargo-lambda in a file only we can read, never on a command line.
@@ -71,11 +71,12 @@ done
 same_json() { python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$1" "$2"; }
 
 ensure_table() {
-  if ! aws dynamodb describe-table --table-name "$table" >/dev/null 2>&1; then
+  if ! table_arn=$(aws dynamodb describe-table --table-name "$table" --query Table.TableArn --output text 2>/dev/null); then
     say "creating table $table"
-    aws dynamodb create-table --table-name "$table" --billing-mode PAY_PER_REQUEST \
+    table_arn=$(aws dynamodb create-table --table-name "$table" --billing-mode PAY_PER_REQUEST \
       --attribute-definitions AttributeName=pk,AttributeType=S --key-schema AttributeName=pk,KeyType=HASH \
-      --sse-specification Enabled=true --deletion-protection-enabled >/dev/null
+      --sse-specification Enabled=true --deletion-protection-enabled \
+      --query TableDescription.TableArn --output text)
     aws dynamodb wait table-exists --table-name "$table"
   fi
   if [ "$(aws dynamodb describe-time-to-live --table-name "$table" \
@@ -90,7 +91,6 @@ ensure_table() {
     aws dynamodb update-continuous-backups --table-name "$table" \
       --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true >/dev/null
   fi
-  table_arn=$(aws dynamodb describe-table --table-name "$table" --query Table.TableArn --output text)
 }
 
 ensure_bus() {
@@ -98,28 +98,34 @@ ensure_bus() {
     say "creating event bus $bus"
     bus_arn=$(aws events create-event-bus --name "$bus" --query EventBusArn --output text)
   fi
-  if ! archive_arn=$(aws events describe-archive --archive-name "$archive" --query ArchiveArn --output text 2>/dev/null); then
+  local found retention_days
+  if ! found=$(aws events describe-archive --archive-name "$archive" \
+    --query '[ArchiveArn,RetentionDays]' --output text 2>/dev/null); then
     say "creating archive $archive ($archive_retention_days days)"
     archive_arn=$(aws events create-archive --archive-name "$archive" --event-source-arn "$bus_arn" \
       --retention-days "$archive_retention_days" --description "Every forwarded Sendblue event, for replay." \
       --query ArchiveArn --output text)
-  elif [ "$(aws events describe-archive --archive-name "$archive" --query RetentionDays --output text)" != "$archive_retention_days" ]; then
+    return
+  fi
+  read -r archive_arn retention_days <<<"$found"
+  if [ "$retention_days" != "$archive_retention_days" ]; then
     say "archive $archive: retention $archive_retention_days days"
     aws events update-archive --archive-name "$archive" --retention-days "$archive_retention_days" >/dev/null
   fi
 }
 
 ensure_log_groups() {
-  local binary group
+  local binary group existing
+  # Every group of the stack with its retention, one "name<TAB>days" line each, in one call.
+  existing=$(aws logs describe-log-groups --log-group-name-prefix "/aws/lambda/$STACK_NAME-" \
+    --query 'logGroups[].[logGroupName,retentionInDays]' --output text)
   for binary in "${receivers[@]}"; do
     group=/aws/lambda/$STACK_NAME-$binary
-    if [ "$(aws logs describe-log-groups --log-group-name-prefix "$group" \
-      --query "logGroups[?logGroupName=='$group'] | length(@)" --output text)" = 0 ]; then
-      say "creating log group $group"
-      aws logs create-log-group --log-group-name "$group"
-    fi
-    if [ "$(aws logs describe-log-groups --log-group-name-prefix "$group" \
-      --query "logGroups[?logGroupName=='$group'].retentionInDays | [0]" --output text)" != "$log_retention_days" ]; then
+    if ! grep -q -F -x -e "$group"$'\t'"$log_retention_days" <<<"$existing"; then
+      if ! grep -q -F -e "$group"$'\t' <<<"$existing"; then
+        say "creating log group $group"
+        aws logs create-log-group --log-group-name "$group"
+      fi
       aws logs put-retention-policy --log-group-name "$group" --retention-in-days "$log_retention_days"
     fi
   done
@@ -210,24 +216,29 @@ deploy_functions() {
   done
 }
 
+# The outputs as the template names them: `<Function>Url` (the status callback's
+# `StatusCallbackUrlBase`, its URL plus `status-callback/`, where the token is appended).
 print_outputs() {
-  local binary url key
+  local binary url
   {
     for binary in "${receivers[@]}"; do
       url=$(aws lambda get-function-url-config --function-name "$STACK_NAME-$binary" --query FunctionUrl --output text)
-      url=${url%/}/
-      key=$(sed -E 's/(^|-)([a-z])/\U\2/g' <<<"$binary")
-      if [ "$binary" = status-callback ]; then
-        printf '%s\t%s\n' "${key}UrlBase" "${url}status-callback/"
-      else
-        printf '%s\t%s\n' "${key}Url" "$url"
-      fi
+      printf 'url\t%s\t%s\n' "$binary" "$url"
     done
-    printf '%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table"
+    printf 'output\t%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table"
   } | python3 -c '
 import json, sys
-rows = [line.rstrip("\n").split("\t") for line in sys.stdin]
-print(json.dumps([{"OutputKey": k, "OutputValue": v} for k, v in rows], indent=2))'
+outputs = []
+for line in sys.stdin:
+    kind, name, value = line.rstrip("\n").split("\t")
+    if kind == "url":
+        key = "".join(word.title() for word in name.split("-")) + "Url"
+        value = value.rstrip("/") + "/"
+        if name == "status-callback":
+            key, value = key + "Base", value + "status-callback/"
+        name = key
+    outputs.append({"OutputKey": name, "OutputValue": value})
+print(json.dumps(outputs, indent=2))'
 }
 
 say "building ${receivers[*]} for ${1} (cargo lambda build --release)"

@@ -110,13 +110,13 @@ sam_build() {
 
 # scripts/deploy-cargo-lambda.sh twice, then the destroy script, against a moto of its own.
 deploy_test() {
-  local port
+  local port status=0
   port=$(free_port)
   start_server moto-deploy "$port" moto_server -H 127.0.0.1 -p "$port"
   SENDBLUE_TEST_MOTO_ENDPOINT=http://127.0.0.1:$port light_release \
-    "$tools/sam-venv/bin/python" -m unittest -v tests/deploy_test.py || local failed=1
+    "$tools/sam-venv/bin/python" -m unittest -v tests/deploy_test.py || status=$?
   stop_servers
-  return "${failed:-0}"
+  return "$status"
 }
 
 timed "install tools (first run only)" install_tools

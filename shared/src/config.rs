@@ -176,20 +176,19 @@ fn valid(
     check(&value).map(|()| value).map_err(|reason| invalid(name, reason))
 }
 
-fn all_chars(value: &str, allowed: impl Fn(char) -> bool) -> bool {
-    value.chars().all(allowed)
+/// `min` to `max` characters, each a letter, a digit or one of `others`.
+fn is_plain(value: &str, min: usize, max: usize, others: &str) -> bool {
+    (min..=max).contains(&value.len())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || others.contains(c))
 }
 
 /// A DynamoDB table name, or a table's ARN.
 fn is_table_name(value: &str) -> Result<(), &'static str> {
     let name = value.strip_prefix("arn:").map_or(value, |_| value.rsplit('/').next().unwrap_or(""));
-    if (3..=255).contains(&name.len())
-        && all_chars(name, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        && (name == value || (value.contains(":dynamodb:") && value.contains(":table/")))
-    {
-        return Ok(());
-    }
-    Err("expected a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -) or a table ARN")
+    let arn_or_name = name == value || (value.contains(":dynamodb:") && value.contains(":table/"));
+    (is_plain(name, 3, 255, "_.-") && arn_or_name)
+        .then_some(())
+        .ok_or("expected a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -) or a table ARN")
 }
 
 /// An EventBridge bus name, or a bus's ARN.
@@ -197,34 +196,23 @@ fn is_bus_name(value: &str) -> Result<(), &'static str> {
     let name = value
         .strip_prefix("arn:")
         .map_or(value, |_| value.split_once(":event-bus/").map_or("", |(_, name)| name));
-    if (1..=256).contains(&name.len())
-        && all_chars(name, |c| c.is_ascii_alphanumeric() || "/._-".contains(c))
-    {
-        return Ok(());
-    }
-    Err("expected an EventBridge bus name (1 to 256 of A-Z a-z 0-9 / . _ -) or a bus ARN")
+    is_plain(name, 1, 256, "/._-")
+        .then_some(())
+        .ok_or("expected an EventBridge bus name (1 to 256 of A-Z a-z 0-9 / . _ -) or a bus ARN")
 }
 
 /// What the template allows for the `EventSource` parameter.
 fn is_event_source(value: &str) -> Result<(), &'static str> {
-    if (1..=256).contains(&value.len())
-        && !value.starts_with("aws.")
-        && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        return Ok(());
-    }
-    Err("expected 1 to 256 of A-Z a-z 0-9 . _ -, not starting with `aws.`")
+    (is_plain(value, 1, 256, "._-") && !value.starts_with("aws."))
+        .then_some(())
+        .ok_or("expected 1 to 256 of A-Z a-z 0-9 . _ -, not starting with `aws.`")
 }
 
 /// A CloudWatch namespace of our own (the `AWS/` ones are reserved).
 fn is_metrics_namespace(value: &str) -> Result<(), &'static str> {
-    if (1..=255).contains(&value.len())
-        && !value.starts_with("AWS/")
-        && all_chars(value, |c| c.is_ascii_alphanumeric() || "._-/#:".contains(c))
-    {
-        return Ok(());
-    }
-    Err("expected 1 to 255 of A-Z a-z 0-9 . _ - / # :, not starting with `AWS/`")
+    (is_plain(value, 1, 255, "._-/#:") && !value.starts_with("AWS/"))
+        .then_some(())
+        .ok_or("expected 1 to 255 of A-Z a-z 0-9 . _ - / # :, not starting with `AWS/`")
 }
 
 pub(crate) fn invalid(name: &'static str, reason: &str) -> ConfigError {
