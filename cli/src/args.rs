@@ -8,6 +8,7 @@ use sendblue_webhooks::WebhookType;
 
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
 use sendblue_webhooks::reconcile::config::DEFAULT_API_BASE;
+use sendblue_webhooks::reconcile::messages_api::checked_api_base;
 
 /// The Sendblue side of the deployed receivers.
 ///
@@ -174,7 +175,8 @@ pub struct Change {
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     /// Base URL of Sendblue's API.
-    #[arg(long, env = "SENDBLUE_API_BASE", default_value = DEFAULT_API_BASE)]
+    #[arg(long, env = "SENDBLUE_API_BASE", default_value = DEFAULT_API_BASE,
+          value_parser = checked_api_base)]
     pub api_base: String,
 }
 

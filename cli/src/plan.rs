@@ -91,7 +91,8 @@ pub fn register(
         let url = base.url_of(webhook_type).to_owned();
         let wanted = Webhook::new(&url, registered_secret(webhook_type, secret));
         let hooks = current.of(type_name);
-        let ours: Vec<&Webhook> = hooks.iter().filter(|h| h.url == url).collect();
+        let ours: Vec<&Webhook> =
+            hooks.iter().filter(|h| base.is_url_of(webhook_type, &h.url)).collect();
         if ours.iter().any(|h| h.secret != wanted.secret) {
             return Err(CliError::Mismatch(format!(
                 "{type_name}: {url} is registered with another secret; \
@@ -113,7 +114,7 @@ pub fn register(
             plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret });
         }
         remove_ours(&mut plan, current, base, webhook_type, |stale| {
-            stale != base.url_of(webhook_type)
+            !base.is_url_of(webhook_type, stale)
         });
     }
     if types.contains(&WebhookType::ContactCreated)
@@ -150,6 +151,13 @@ fn remove_ours(
     for hook in current.of(type_name) {
         let remove = base.contains(&hook.url) && selected(&hook.url);
         let planned = plan.changes.iter().any(|c| c.type_name == type_name && c.url == hook.url);
+        if !remove && selected(&hook.url) && base.shares_host_with(&hook.url) {
+            plan.warnings.push(format!(
+                "{type_name}: {} is on a host that other receivers may share, and it is not one \
+                 of this stack's URLs: left alone (remove it by hand if it is a stale one of yours)",
+                hook.url
+            ));
+        }
         if remove && !planned {
             plan.changes.push(Change {
                 type_name,
@@ -178,7 +186,8 @@ pub fn rotate(
         let type_name = webhook_type.sendblue_name();
         let url = base.url_of(webhook_type).to_owned();
         let hooks = plan.expected.by_type.entry(type_name.to_owned()).or_default();
-        let ours: Vec<&mut Webhook> = hooks.iter_mut().filter(|h| h.url == url).collect();
+        let ours: Vec<&mut Webhook> =
+            hooks.iter_mut().filter(|h| base.is_url_of(webhook_type, &h.url)).collect();
         if ours.is_empty() {
             return Err(CliError::Mismatch(format!(
                 "{type_name}: {url} is not registered; run `register` first"
@@ -299,5 +308,32 @@ mod tests {
         assert_eq!(plan.expected.of("receive")[1].secret.as_deref(), Some("new"));
         assert_eq!(plan.expected.global_secret.as_deref(), Some("g"));
         assert!(rotate(&current, &base, &[WebhookType::Outbound], "new").is_err());
+    }
+
+    #[test]
+    fn a_custom_domain_shared_with_another_team_loses_nothing_but_our_current_urls() {
+        let ours = "https://hooks.example.com/sendblue";
+        let base = Endpoints::from_api_base(ours).unwrap();
+        let current = config(json!({
+            "receive": [
+                "https://hooks.example.com/team-b/receive",
+                format!("{ours}/receive/"),
+                format!("{ours}/old-receive")
+            ]
+        }));
+        let plan = register(&current, &base, &[WebhookType::Receive], "s").unwrap_err();
+        assert!(matches!(plan, CliError::Mismatch(_)), "a bare URL has another secret: {plan}");
+        let plan = unregister(&current, &base, &[WebhookType::Receive]);
+        assert_eq!(
+            actions(&plan),
+            [("receive", Action::Remove, format!("{ours}/receive/").as_str())]
+        );
+        assert_eq!(
+            plan.warnings.len(),
+            2,
+            "both URLs it cannot tell apart named: {:?}",
+            plan.warnings
+        );
+        assert!(plan.warnings[0].contains("team-b") && plan.warnings[1].contains("old-receive"));
     }
 }

@@ -88,15 +88,97 @@ impl Endpoints {
         url
     }
 
-    /// Whether `url` is this stack's: under the folder of one of its URLs (the HTTP API's
-    /// `…/sendblue/`, or a Function URL's host), so that a stale route of this stack is found
-    /// and somebody else's webhook never is.
+    /// Whether `url` is this stack's current URL for `webhook_type` (compared parsed: scheme,
+    /// host, port and path segments, so that a trailing `/` or a letter's case in the host
+    /// makes no difference).
+    pub fn is_url_of(&self, webhook_type: WebhookType, url: &str) -> bool {
+        Place::parse(url).is_some_and(|url| Place::parse(self.url_of(webhook_type)) == Some(url))
+    }
+
+    /// Whether `url` is provably this stack's, so that removing it can never touch somebody
+    /// else's webhook: one of its current URLs, or a URL on a host that only this stack can
+    /// have (one of its Function URLs' hosts, or its HTTP API's own
+    /// `<api-id>.execute-api.<region>.amazonaws.com` under the stack's path). A URL on any
+    /// other host (a custom domain, shared with other teams) is this stack's only when it is
+    /// a current URL.
     pub fn contains(&self, url: &str) -> bool {
-        self.urls.iter().any(|(_, ours)| {
-            let folder = &ours[..=ours.rfind('/').expect("a checked URL has a /")];
-            url.starts_with(folder)
+        let Some(url) = Place::parse(url) else { return false };
+        self.urls.iter().filter_map(|(_, ours)| Place::parse(ours)).any(|ours| {
+            ours == url
+                || match ours.owned_host() {
+                    Some(OwnedHost::FunctionUrl) => ours.same_origin(&url),
+                    Some(OwnedHost::HttpApi) => {
+                        let folder = &ours.segments[..ours.segments.len().saturating_sub(1)];
+                        ours.same_origin(&url) && url.segments.starts_with(folder)
+                    }
+                    None => false,
+                }
         })
     }
+
+    /// Whether `url` is on a host of this stack's that other receivers may share (a custom
+    /// domain, loopback): there a URL that is not a current one cannot be told apart from
+    /// somebody else's, so it is never removed, only named.
+    pub fn shares_host_with(&self, url: &str) -> bool {
+        let Some(url) = Place::parse(url) else { return false };
+        self.urls
+            .iter()
+            .filter_map(|(_, ours)| Place::parse(ours))
+            .any(|ours| ours.owned_host().is_none() && ours.same_origin(&url))
+    }
+}
+
+/// A URL as compared: scheme, host (lowercase), port, and the path's non-empty segments.
+#[derive(Debug, PartialEq, Eq)]
+struct Place {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    segments: Vec<String>,
+}
+
+/// A host that belongs to one AWS resource, and so to the one stack that made it.
+enum OwnedHost {
+    /// `<url-id>.lambda-url.<region>.on.aws`: one function's.
+    FunctionUrl,
+    /// `<api-id>.execute-api.<region>.amazonaws.com`: one HTTP API's, whose every route is
+    /// the stack's.
+    HttpApi,
+}
+
+impl Place {
+    fn parse(url: &str) -> Option<Self> {
+        let parsed = reqwest::Url::parse(url.trim()).ok()?;
+        let segments = parsed.path_segments()?.filter(|s| !s.is_empty()).map(String::from);
+        Some(Self {
+            scheme: parsed.scheme().to_owned(),
+            host: parsed.host_str()?.to_ascii_lowercase(),
+            port: parsed.port_or_known_default(),
+            segments: segments.collect(),
+        })
+    }
+
+    fn same_origin(&self, other: &Self) -> bool {
+        (&self.scheme, &self.host, self.port) == (&other.scheme, &other.host, other.port)
+    }
+
+    fn owned_host(&self) -> Option<OwnedHost> {
+        let labels: Vec<&str> = self.host.split('.').collect();
+        match labels[..] {
+            [id, "lambda-url", region, "on", "aws"] if plain(id) && plain(region) => {
+                Some(OwnedHost::FunctionUrl)
+            }
+            [id, "execute-api", region, "amazonaws", "com"] if plain(id) && plain(region) => {
+                Some(OwnedHost::HttpApi)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A DNS label AWS makes: letters, digits and `-`, not empty.
+fn plain(label: &str) -> bool {
+    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Sendblue delivers only to HTTPS; plain HTTP is allowed for loopback, where the local run
@@ -247,6 +329,45 @@ mod tests {
         assert!(endpoints.contains(&function_url("outbound")));
         assert!(endpoints.contains(&format!("{}old-path", function_url("outbound"))));
         assert!(!endpoints.contains(&function_url("someoneelse")));
+    }
+
+    #[test]
+    fn function_urls_without_their_trailing_slash_claim_only_their_own_hosts() {
+        let mut outputs = function_url_outputs();
+        for (_, url) in &mut outputs {
+            *url = url.trim_end_matches('/').to_owned();
+        }
+        let endpoints = parse(&outputs).unwrap();
+        assert!(endpoints.is_url_of(WebhookType::Receive, &function_url("receive")));
+        assert!(endpoints.contains(&function_url("receive")));
+        assert!(endpoints.contains("https://RECEIVE.lambda-url.us-east-1.on.aws"));
+        for other in [
+            "https://someoneelse.lambda-url.us-east-1.on.aws/",
+            "https://hooks.example.com/receive",
+            "https://evil.example/",
+            "https://receive.lambda-url.us-east-1.on.aws.evil.example/",
+            "http://receive.lambda-url.us-east-1.on.aws/",
+            "not a url",
+        ] {
+            assert!(!endpoints.contains(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn on_a_custom_domain_only_the_current_urls_are_ours() {
+        let base = Endpoints::from_api_base("https://hooks.example.com").unwrap();
+        assert!(base.contains("https://hooks.example.com/sendblue/receive"));
+        assert!(base.contains("https://hooks.example.com/sendblue/receive/"));
+        for teammates in [
+            "https://hooks.example.com/sendblue/an-old-route",
+            "https://hooks.example.com/team-b/receive",
+            "https://hooks.example.com/",
+        ] {
+            assert!(!base.contains(teammates), "{teammates}");
+            assert!(base.shares_host_with(teammates), "{teammates}");
+        }
+        let api = Endpoints::from_api_base(API).unwrap();
+        assert!(!api.shares_host_with(&format!("{API}/sendblue/an-old-route")));
     }
 
     #[test]

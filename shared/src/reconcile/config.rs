@@ -1,7 +1,7 @@
 //! The reconcile function's settings, read and checked once at start-up like the receivers'.
 
 use crate::config::{invalid, ConfigError, Variables, DEDUP_TTL_SECONDS};
-use crate::reconcile::messages_api::ApiCredentials;
+use crate::reconcile::messages_api::{checked_api_base, ApiCredentials};
 
 pub const SENDBLUE_API_BASE: &str = "SENDBLUE_API_BASE";
 pub const SENDBLUE_API_CREDENTIALS_SECRET: &str = "SENDBLUE_API_CREDENTIALS_SECRET";
@@ -55,9 +55,7 @@ impl ReconcileConfig {
             }),
         };
         let api_base = vars.get(SENDBLUE_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://127.0.0.1")) {
-            return Err(invalid(SENDBLUE_API_BASE, "expected an https:// URL"));
-        }
+        let api_base = checked_api_base(&api_base).map_err(|e| invalid(SENDBLUE_API_BASE, &e))?;
         let lookback_seconds =
             vars.number(RECONCILE_LOOKBACK_SECONDS, DEFAULT_LOOKBACK_SECONDS, 60, 30 * 24 * 3600)?;
         let overlap_seconds =
@@ -137,7 +135,17 @@ mod tests {
         assert!(error.contains(DEDUP_TTL_SECONDS) && error.contains(RECONCILE_LOOKBACK_SECONDS));
         vars.push((RECONCILE_OVERLAP_SECONDS, "0"));
         assert!(read(&vars).is_ok(), "3600 covers a 3600 s look-back with no overlap");
-        vars.push((SENDBLUE_API_BASE, "http://api.example.com"));
-        assert!(matches!(read(&vars), Err(ConfigError::Invalid { name: SENDBLUE_API_BASE, .. })));
+        for base in [
+            "http://api.example.com",
+            "http://127.0.0.1.evil.example",
+            "http://127.0.0.1@evil.example",
+        ] {
+            vars.push((SENDBLUE_API_BASE, base));
+            assert!(
+                matches!(read(&vars), Err(ConfigError::Invalid { name: SENDBLUE_API_BASE, .. })),
+                "{base}"
+            );
+            vars.pop();
+        }
     }
 }

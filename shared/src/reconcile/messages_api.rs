@@ -39,6 +39,32 @@ impl std::fmt::Debug for ApiCredentials {
     }
 }
 
+/// Checks a base URL of Sendblue's API, where the API keys are sent: `https`, or plain `http`
+/// only to a loopback IP literal (a test's fake). Parsed, never prefix-matched:
+/// `http://127.0.0.1.evil.example` and `http://127.0.0.1@evil.example` are other hosts.
+pub fn checked_api_base(text: &str) -> Result<String, String> {
+    let url =
+        reqwest::Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let loopback_ip = url
+        .host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback_ip);
+    if !scheme_ok || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{text} must be an https:// URL (plain http only to a loopback IP such as 127.0.0.1)"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the API base URL takes no user name or password".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text}: the API base URL takes no query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// One page's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageQuery {
@@ -157,5 +183,39 @@ impl MessagesApi for HttpMessagesApi {
             return serde_json::from_slice(&body).map_err(|_| ApiError::NotAPage);
         }
         Err(ApiError::RateLimited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_api_base;
+
+    #[test]
+    fn an_api_base_is_https_or_http_to_a_loopback_ip_and_nothing_that_only_looks_like_one() {
+        for good in [
+            "https://api.sendblue.co",
+            "https://api.sendblue.co/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:9000",
+            "http://127.0.0.2",
+        ] {
+            assert!(checked_api_base(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            checked_api_base("https://api.sendblue.co/").unwrap(),
+            "https://api.sendblue.co"
+        );
+        for bad in [
+            "http://api.sendblue.co",
+            "http://127.0.0.1.evil.example",
+            "http://127.0.0.1@evil.example",
+            "https://user:pw@api.sendblue.co",
+            "http://localhost:8080",
+            "ftp://127.0.0.1",
+            "https://api.sendblue.co?x=1",
+            "api.sendblue.co",
+        ] {
+            assert!(checked_api_base(bad).is_err(), "{bad}");
+        }
     }
 }
