@@ -6,8 +6,10 @@ pub mod messages_api;
 pub mod proxy;
 
 use std::path::PathBuf;
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
@@ -184,8 +186,12 @@ pub async fn answer<S: DedupStore, E: EventSink>(
 
 /// The emulated AWS of `scripts/test.sh`.
 pub struct Emulators {
+    /// The receivers' clients, with the receivers' own timeouts: what the code under test uses.
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    /// The test's own clients, with generous timeouts (`setup_timeouts`).
+    setup_dynamodb: aws_sdk_dynamodb::Client,
+    setup_eventbridge: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -205,14 +211,25 @@ pub fn moto_endpoint() -> String {
     endpoint("SENDBLUE_TEST_MOTO_ENDPOINT")
 }
 
-async fn sdk_config(endpoint_url: String) -> SdkConfig {
+async fn sdk_config(endpoint_url: &str, timeouts: TimeoutConfig) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint_url)
-        .timeout_config(sendblue_webhooks::app::sdk_timeouts())
+        .timeout_config(timeouts)
         .load()
         .await
+}
+
+/// The test's own calls (creating tables, buses and queues, reading them back) do not borrow
+/// the receivers' tight timeouts: on a machine whose cores are busy, DynamoDB Local can take
+/// seconds to create a table, and a set-up timeout is no finding about the code under test.
+fn setup_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build()
 }
 
 /// Appends one forwarded event to `SENDBLUE_TEST_FORWARDED_LOG`, when it is set.
@@ -262,19 +279,24 @@ impl Emulators {
 
     /// Clients for other endpoints (a fault proxy in front of the emulators).
     pub async fn connect_to(dynamodb_endpoint: &str, moto_endpoint: &str) -> Self {
-        let dynamodb = sdk_config(dynamodb_endpoint.to_owned()).await;
-        let moto = sdk_config(moto_endpoint.to_owned()).await;
+        let receivers = sendblue_webhooks::app::sdk_timeouts();
+        let dynamodb = sdk_config(dynamodb_endpoint, receivers.clone()).await;
+        let moto = sdk_config(moto_endpoint, receivers).await;
+        let setup_dynamodb = sdk_config(dynamodb_endpoint, setup_timeouts()).await;
+        let setup_moto = sdk_config(moto_endpoint, setup_timeouts()).await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&dynamodb),
             eventbridge: aws_sdk_eventbridge::Client::new(&moto),
-            sqs: aws_sdk_sqs::Client::new(&moto),
+            setup_dynamodb: aws_sdk_dynamodb::Client::new(&setup_dynamodb),
+            setup_eventbridge: aws_sdk_eventbridge::Client::new(&setup_moto),
+            sqs: aws_sdk_sqs::Client::new(&setup_moto),
         }
     }
 
     /// A dedup table as the template creates it: partition key `pk` (S).
     pub async fn create_table(&self) -> String {
         let name = unique("dedup");
-        self.dynamodb
+        self.setup_dynamodb
             .create_table()
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest)
@@ -295,7 +317,23 @@ impl Emulators {
             .send()
             .await
             .expect("create table");
+        self.wait_until_active(&name).await;
         name
+    }
+
+    /// Waits for the new table to be ACTIVE (DynamoDB Local makes it so at once when idle; a
+    /// busy machine, or real DynamoDB, may not).
+    async fn wait_until_active(&self, table: &str) {
+        for _ in 0..600 {
+            let described =
+                self.setup_dynamodb.describe_table().table_name(table).send().await.unwrap();
+            let status = described.table().and_then(|t| t.table_status());
+            if status == Some(&aws_sdk_dynamodb::types::TableStatus::Active) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("table {table} not ACTIVE after a minute");
     }
 
     /// Every item in the table.
@@ -304,7 +342,7 @@ impl Emulators {
         table: &str,
     ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let output =
-            self.dynamodb.scan().table_name(table).consistent_read(true).send().await.unwrap();
+            self.setup_dynamodb.scan().table_name(table).consistent_read(true).send().await.unwrap();
         output.items.unwrap_or_default()
     }
 
@@ -312,13 +350,13 @@ impl Emulators {
     /// and the queue URL.
     pub async fn create_bus(&self) -> (String, String) {
         let bus = unique("bus");
-        self.eventbridge.create_event_bus().name(&bus).send().await.expect("create bus");
+        self.setup_eventbridge.create_event_bus().name(&bus).send().await.expect("create bus");
         let queue_url = self.create_rule_to_queue(&bus).await;
         (bus, queue_url)
     }
 
     pub async fn create_bus_named(&self, bus: &str) -> String {
-        self.eventbridge.create_event_bus().name(bus).send().await.expect("create bus");
+        self.setup_eventbridge.create_event_bus().name(bus).send().await.expect("create bus");
         self.create_rule_to_queue(bus).await
     }
 
@@ -327,7 +365,7 @@ impl Emulators {
         let queue_url =
             self.sqs.create_queue().queue_name(&queue).send().await.unwrap().queue_url.unwrap();
         let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue}");
-        self.eventbridge
+        self.setup_eventbridge
             .put_rule()
             .name("all-sendblue")
             .event_bus_name(bus)
@@ -335,7 +373,7 @@ impl Emulators {
             .send()
             .await
             .expect("put rule");
-        self.eventbridge
+        self.setup_eventbridge
             .put_targets()
             .rule("all-sendblue")
             .event_bus_name(bus)
