@@ -11,3 +11,4 @@ mod layout;
 mod reconcile;
 mod round_trips;
 mod store_contract;
+mod toolchain;
