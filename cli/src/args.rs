@@ -182,7 +182,7 @@ pub struct ApiArgs {
 
 /// Which stack: its HTTP API's URL, a file of its outputs, or its name (one of them).
 #[derive(Debug, Args)]
-#[group(multiple = false)]
+#[group(multiple = false, id = "target")]
 pub struct Target {
     /// The HTTP API's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
     #[arg(long, value_name = "URL")]
@@ -193,6 +193,10 @@ pub struct Target {
     /// The stack's name, read through CloudFormation with your AWS credentials.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
+    /// The stack's AWS region (default: AWS_REGION, else the profile's region, as the AWS CLI
+    /// finds it).
+    #[arg(long, value_name = "REGION", requires = "stack")]
+    pub region: Option<String>,
 }
 
 impl Target {

@@ -114,7 +114,7 @@ async fn resolve(target: &Target) -> Result<Endpoints, CliError> {
     match (&target.url_base, &target.stack_outputs, &target.stack) {
         (Some(url), _, _) => Endpoints::from_api_base(url),
         (_, Some(path), _) => stack::from_outputs_file(path),
-        (_, _, Some(name)) => stack::from_stack(name).await,
+        (_, _, Some(name)) => stack::from_stack(name, target.region.as_deref()).await,
         (None, None, None) => Err(CliError::Input(
             "name the stack with --url-base, --stack-outputs or --stack (`callback-url \
              --new-token` alone makes a token without one)"
@@ -404,6 +404,12 @@ impl Output {
     }
 
     fn reconciled(&self, summary: &Summary, dry_run: bool) {
+        if let (Some(from), Some(to)) = (&summary.uncovered_from, &summary.uncovered_to) {
+            self.warn(&format!(
+                "{from} to {to} lies before the dedup window and cannot be recovered: the walk \
+                 started at {to} (events of that span would be forwarded a second time)"
+            ));
+        }
         if self.json {
             return println!("{}", json!({ "dry_run": dry_run, "summary": summary }));
         }

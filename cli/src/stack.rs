@@ -219,23 +219,31 @@ pub fn from_outputs_file(path: &Path) -> Result<Endpoints, CliError> {
 }
 
 /// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
-/// (profile, region, `AWS_ENDPOINT_URL`).
-pub async fn from_stack(stack_name: &str) -> Result<Endpoints, CliError> {
-    let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+/// (profile, region, `AWS_ENDPOINT_URL`), in `region` when given.
+pub async fn from_stack(stack_name: &str, region: Option<&str>) -> Result<Endpoints, CliError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    let aws = loader.load().await;
+    let searched = aws
+        .region()
+        .map_or("no region (set AWS_REGION or --region)".to_owned(), |r| format!("region {r}"));
     let answer = aws_sdk_cloudformation::Client::new(&aws)
         .describe_stacks()
         .stack_name(stack_name)
         .send()
         .await
         .map_err(|e| {
-            CliError::Stack(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
+            let reason = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
+            CliError::Stack(format!("stack {stack_name} in {searched}: {reason}"))
         })?;
     let outputs = answer
         .stacks()
         .iter()
         .flat_map(|stack| stack.outputs())
         .filter_map(|o| Some((o.output_key()?, o.output_value()?)));
-    Endpoints::from_outputs(&outputs.collect(), &format!("stack {stack_name}"))
+    Endpoints::from_outputs(&outputs.collect(), &format!("stack {stack_name} in {searched}"))
         .map_err(|e| CliError::Stack(e.to_string()))
 }
 

@@ -6,8 +6,8 @@ pub mod messages_api;
 pub mod proxy;
 
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -341,8 +341,14 @@ impl Emulators {
         &self,
         table: &str,
     ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let output =
-            self.setup_dynamodb.scan().table_name(table).consistent_read(true).send().await.unwrap();
+        let output = self
+            .setup_dynamodb
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
         output.items.unwrap_or_default()
     }
 

@@ -239,4 +239,9 @@ async fn the_stack_is_read_from_cloudformation() {
         (8, true),
         "{run:?}"
     );
+    assert!(run.stderr.contains("in region us-east-1"), "the region searched is named: {run:?}");
+    // The same stack asked for in another region: not found there, and the message says where.
+    let run = cli(&["callback-url", "--stack", &stack_name, "--region", "eu-west-1"], &env).await;
+    assert_eq!(run.code, 8, "{run:?}");
+    assert!(run.stderr.contains("in region eu-west-1"), "{run:?}");
 }

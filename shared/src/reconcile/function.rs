@@ -87,9 +87,17 @@ async fn read_secret(
     })
 }
 
+/// How long a span before the dedup window the walk could not cover (0 when none).
+fn uncovered_seconds(summary: &Summary) -> u64 {
+    let from = summary.uncovered_from.as_deref().and_then(parse_iso_ms);
+    let to = summary.uncovered_to.as_deref().and_then(parse_iso_ms);
+    from.zip(to).map_or(0, |(from, to)| to.saturating_sub(from) / 1000)
+}
+
 /// One EMF line per run: `Recovered` (events the webhooks did not bring: more than none means
 /// deliveries are going missing), `ApiErrors`, `Records`, and `LagSeconds` (now minus the
-/// watermark: how far behind reconciliation is).
+/// watermark: how far behind reconciliation is), `UncoveredSeconds` (a span before the dedup
+/// window that the walk left unread).
 fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
     let (recovered, records, api_errors) = match result {
         Ok(summary) => (summary.forwarded, summary.records, 0),
@@ -108,6 +116,7 @@ fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
                     {"Name": "Recovered", "Unit": "Count"},
                     {"Name": "Records", "Unit": "Count"},
                     {"Name": "ApiErrors", "Unit": "Count"},
+                    {"Name": "UncoveredSeconds", "Unit": "Seconds"},
                     {"Name": "LagSeconds", "Unit": "Seconds"}
                 ]
             }]
@@ -116,6 +125,7 @@ fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
         "Recovered": recovered,
         "Records": records,
         "ApiErrors": api_errors,
+        "UncoveredSeconds": result.ok().map_or(0, uncovered_seconds),
     });
     if let Some(watermark_ms) = watermark_ms {
         line["LagSeconds"] = json!(now_ms().saturating_sub(watermark_ms) / 1000);

@@ -94,6 +94,14 @@ pub struct Summary {
     pub watermark_after: Option<String>,
     /// The run ran out of time; the next run goes on from the watermark.
     pub stopped_early: bool,
+    /// Where the walk would have started, when that lay before the dedup window: it started at
+    /// the window's edge instead, and what was updated in `uncovered_from..uncovered_to` was
+    /// not read. Past the window the dedup items have expired, so recovering those records
+    /// would forward each one again: a flood of duplicates, not a recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncovered_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncovered_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,12 +176,24 @@ where
     ) -> Result<Summary, ReconcileError> {
         let store = self.forwarder.store;
         let before = store.watermark(WATERMARK).await?;
-        let start_ms = match (self.walk.since_ms, before) {
+        let wanted_start_ms = match (self.walk.since_ms, before) {
             (Some(since_ms), _) => since_ms,
             (None, Some(watermark_ms)) => watermark_ms.saturating_sub(self.walk.overlap_ms),
             (None, None) => now_ms().saturating_sub(self.walk.lookback_ms),
         };
         let mut summary = Summary { watermark_before: before.map(iso_ms), ..Summary::default() };
+        let window_edge_ms = now_ms().saturating_sub(self.forwarder.dedup_ttl_seconds * 1000);
+        let start_ms = wanted_start_ms.max(window_edge_ms);
+        if start_ms > wanted_start_ms {
+            summary.uncovered_from = Some(iso_ms(wanted_start_ms));
+            summary.uncovered_to = Some(iso_ms(start_ms));
+            tracing::warn!(
+                uncovered_from = %iso_ms(wanted_start_ms),
+                uncovered_to = %iso_ms(start_ms),
+                "the walk starts at the dedup window's edge: what was updated before it cannot \
+                 be recovered without forwarding duplicates"
+            );
+        }
         let mut cursor = Cursor { since_ms: start_ms, seen_at_since: 0 };
         // The latest update time up to which every record read was settled.
         let (mut settled_to_ms, mut gap) = (None::<u64>, false);

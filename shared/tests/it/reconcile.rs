@@ -14,7 +14,7 @@ use sendblue_webhooks::delivery::Forwarder;
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink};
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, HttpMessagesApi};
 use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk, WATERMARK};
-use sendblue_webhooks::time::iso_ms;
+use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -306,4 +306,34 @@ async fn a_backlog_of_five_thousand_drains_across_runs_within_the_rate_limit() {
     assert_eq!(forwarded, 5000);
     assert_eq!(sink.details().len(), 5000, "none twice");
     assert!(busiest <= 100, "{busiest} calls within 10 s");
+}
+
+/// A backfill that asks for more than the dedup window (here `--since 48h` with a 24 h window)
+/// starts at the window's edge: the record updated 30 h ago, whose dedup item would have
+/// expired, is not forwarded again, and the summary names the span left unread. A dry run
+/// counts the same way.
+#[tokio::test]
+async fn a_walk_never_starts_before_the_dedup_window_and_names_the_span_it_cannot_cover() {
+    let hour_ms = 60 * MINUTE_MS;
+    let old = record("before-the-window", false, "RECEIVED", now_ms() - 30 * hour_ms);
+    let recent = record("inside-the-window", false, "RECEIVED", now_ms() - hour_ms);
+    let fake = FakeMessagesApi::start(vec![old, recent]).await;
+    let (store, sink) = (MemoryStore::default(), RecordingSink::default());
+    let api = http_api(&fake);
+    let asked_ms = now_ms() - 48 * hour_ms;
+    for dry_run in [true, false] {
+        let walk = Walk::backfill(asked_ms, None, dry_run);
+        let summary = reconcile(&store, &sink, &api, walk, Duration::from_secs(30)).await.unwrap();
+        assert_eq!((summary.records, summary.forwarded), (1, 1), "dry run {dry_run}: {summary:?}");
+        assert_eq!(summary.uncovered_from, Some(iso_ms(asked_ms)));
+        let edge_ms = summary.uncovered_to.as_deref().and_then(parse_iso_ms).unwrap();
+        let window_ms = 86_400_000;
+        assert!(edge_ms.abs_diff(now_ms() - window_ms) < 60_000, "the edge is now - 24 h");
+    }
+    let keys: Vec<String> = sink
+        .details()
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap()["metadata"]["dedup_key"].to_string())
+        .collect();
+    assert_eq!(keys, ["\"inside-the-window\""]);
 }
