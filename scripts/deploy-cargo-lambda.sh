@@ -225,7 +225,8 @@ print_outputs() {
       url=$(aws lambda get-function-url-config --function-name "$STACK_NAME-$binary" --query FunctionUrl --output text)
       printf 'url\t%s\t%s\n' "$binary" "$url"
     done
-    printf 'output\t%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table"
+    printf 'output\t%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table" \
+      EventSource "$event_source" DedupTtlSeconds "$dedup_ttl_seconds"
   } | python3 -c '
 import json, sys
 outputs = []

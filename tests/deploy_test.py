@@ -174,8 +174,9 @@ class DeployWithCargoLambda(unittest.TestCase):
 
     def test_5_the_outputs_are_what_register_reads(self):
         keys = [o["OutputKey"] for o in self.outputs]
-        for key in ("ReceiveUrl", "OutboundUrl", "TypingIndicatorUrl", "CallLogUrl", "LineBlockedUrl", "LineAssignedUrl", "ContactCreatedUrl", "StatusCallbackUrlBase", "EventBusName"):
+        for key in ("ReceiveUrl", "OutboundUrl", "TypingIndicatorUrl", "CallLogUrl", "LineBlockedUrl", "LineAssignedUrl", "ContactCreatedUrl", "StatusCallbackUrlBase", "EventBusName", "DedupTableName", "EventSource", "DedupTtlSeconds"):
             self.assertIn(key, keys)
+        self.assertEqual((self.output("EventSource"), self.output("DedupTtlSeconds")), ("sendblue", "86400"), "what reconcile writes by")
         self.assertEqual(self.output("ReceiveUrl"), self.after_first[f"{STACK}-receive"]["url"]["FunctionUrl"].rstrip("/") + "/")
         callback = self.after_first[f"{STACK}-status-callback"]["url"]["FunctionUrl"].rstrip("/")
         self.assertEqual(self.output("StatusCallbackUrlBase"), f"{callback}/status-callback/")

@@ -136,6 +136,14 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual(self.template["Parameters"]["Frontend"]["AllowedValues"], ["HttpApi", "FunctionUrl"])
         self.assertEqual(self.template["Parameters"]["Frontend"]["Default"], "HttpApi")
 
+    def test_outputs_name_where_reconcile_from_a_laptop_writes(self):
+        """`sendblue-webhooks reconcile` takes the table, bus, source and dedup window from them."""
+        outputs = self.template["Outputs"]
+        self.assertEqual(outputs["DedupTableName"]["Value"], {"Ref": "DedupTable"})
+        self.assertEqual(outputs["EventBusName"]["Value"], {"Ref": "EventBus"})
+        self.assertEqual(outputs["EventSource"]["Value"], {"Ref": "EventSource"})
+        self.assertEqual(outputs["DedupTtlSeconds"]["Value"], {"Ref": "DedupTtlSeconds"})
+
     def test_runtime_is_the_custom_al2023_runtime_with_a_short_timeout(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
         self.assertEqual(self.globals["Handler"], "bootstrap")

@@ -145,15 +145,17 @@ pub enum Command {
 /// `EventBusName` outputs), through your AWS credentials.
 #[derive(Debug, Args)]
 pub struct ReconcileTarget {
-    /// The stack's dedup table.
-    #[arg(long, env = "DEDUP_TABLE_NAME", value_name = "NAME")]
-    pub table: String,
-    /// The stack's event bus.
-    #[arg(long, env = "EVENT_BUS_NAME", value_name = "NAME")]
-    pub bus: String,
-    /// The forwarded events' source (the stack's EventSource).
-    #[arg(long, env = "EVENT_SOURCE", default_value = "sendblue")]
-    pub event_source: String,
+    /// A file of the stack's outputs (as for the other commands): its table, bus, event source
+    /// and dedup window are read from it, so that what is recovered goes where the stack's
+    /// rules and dedup look.
+    #[arg(long, value_name = "FILE", required_unless_present = "stack", conflicts_with = "stack")]
+    pub stack_outputs: Option<PathBuf>,
+    /// The stack's name, read through CloudFormation with your AWS credentials.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The stack's AWS region (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "REGION", requires = "stack")]
+    pub region: Option<String>,
 }
 
 /// What every command that changes Sendblue's configuration takes.

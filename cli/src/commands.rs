@@ -12,7 +12,10 @@ use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
-use crate::stack::{self, Endpoints};
+use crate::stack::{
+    Endpoints, StackOutputs, DEDUP_TABLE_OUTPUT, DEDUP_TTL_SECONDS_OUTPUT, EVENT_BUS_OUTPUT,
+    EVENT_SOURCE_OUTPUT,
+};
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::delivery::Forwarder;
@@ -113,8 +116,11 @@ async fn prepare(change: &Change) -> Result<(ManagementApi, Endpoints), CliError
 async fn resolve(target: &Target) -> Result<Endpoints, CliError> {
     match (&target.url_base, &target.stack_outputs, &target.stack) {
         (Some(url), _, _) => Endpoints::from_api_base(url),
-        (_, Some(path), _) => stack::from_outputs_file(path),
-        (_, _, Some(name)) => stack::from_stack(name, target.region.as_deref()).await,
+        (_, Some(path), _) => StackOutputs::from_file(path)?.endpoints(),
+        (_, _, Some(name)) => StackOutputs::from_stack(name, target.region.as_deref())
+            .await?
+            .endpoints()
+            .map_err(|e| CliError::Stack(e.to_string())),
         (None, None, None) => Err(CliError::Input(
             "name the stack with --url-base, --stack-outputs or --stack (`callback-url \
              --new-token` alone makes a token without one)"
@@ -182,15 +188,30 @@ async fn reconcile(
 ) -> Result<Summary, CliError> {
     let messages = HttpMessagesApi::new(&api.api_base, api_keys()?)
         .map_err(|e| CliError::Input(e.to_string()))?;
+    let outputs = match (&target.stack_outputs, &target.stack) {
+        (Some(path), _) => StackOutputs::from_file(path)?,
+        (None, Some(name)) => StackOutputs::from_stack(name, target.region.as_deref()).await?,
+        (None, None) => unreachable!("clap requires one of --stack-outputs and --stack"),
+    };
+    let dedup_ttl_seconds = outputs.required(DEDUP_TTL_SECONDS_OUTPUT)?;
+    let dedup_ttl_seconds = dedup_ttl_seconds.parse().map_err(|_| {
+        CliError::Input(format!("{DEDUP_TTL_SECONDS_OUTPUT} {dedup_ttl_seconds:?} is no number"))
+    })?;
     let aws = sendblue_webhooks::app::sdk_config().await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &target.table);
-    let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), &target.bus);
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        outputs.required(DEDUP_TABLE_OUTPUT)?,
+    );
+    let sink = EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(&aws),
+        outputs.required(EVENT_BUS_OUTPUT)?,
+    );
     let reconciler = Reconciler {
         forwarder: Forwarder {
             store: &store,
             sink: &sink,
-            event_source: &target.event_source,
-            dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
+            event_source: outputs.required(EVENT_SOURCE_OUTPUT)?,
+            dedup_ttl_seconds,
         },
         api: &messages,
         walk: Walk::backfill(since_ms, until_ms, dry_run),

@@ -15,6 +15,11 @@ use crate::error::CliError;
 
 /// The HTTP API's output holding the base of every route (absent behind Function URLs).
 pub const API_BASE_OUTPUT: &str = "ApiBaseUrl";
+/// The outputs `reconcile` writes by: where the stack's dedup and rules look.
+pub const DEDUP_TABLE_OUTPUT: &str = "DedupTableName";
+pub const DEDUP_TTL_SECONDS_OUTPUT: &str = "DedupTtlSeconds";
+pub const EVENT_BUS_OUTPUT: &str = "EventBusName";
+pub const EVENT_SOURCE_OUTPUT: &str = "EventSource";
 
 /// The output holding `webhook_type`'s URL: `ReceiveUrl`, `TypingIndicatorUrl`, …, and
 /// `StatusCallbackUrlBase` (a token is appended to it).
@@ -206,45 +211,70 @@ struct Output {
     output_value: String,
 }
 
-/// Reads the JSON list of outputs that `sam list stack-outputs --output json` and
-/// `scripts/deploy-cargo-lambda.sh` print.
-pub fn from_outputs_file(path: &Path) -> Result<Endpoints, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
-    let outputs: Vec<Output> = serde_json::from_str(&text).map_err(|e| {
-        CliError::Input(format!("{}: not a list of stack outputs ({e})", path.display()))
-    })?;
-    let outputs = outputs.iter().map(|o| (o.output_key.as_str(), o.output_value.as_str()));
-    Endpoints::from_outputs(&outputs.collect(), &path.display().to_string())
+/// A deployed stack's outputs, and where they were read (for messages).
+#[derive(Debug)]
+pub struct StackOutputs {
+    source: String,
+    values: HashMap<String, String>,
 }
 
-/// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
-/// (profile, region, `AWS_ENDPOINT_URL`), in `region` when given.
-pub async fn from_stack(stack_name: &str, region: Option<&str>) -> Result<Endpoints, CliError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
-    let aws = loader.load().await;
-    let searched = aws
-        .region()
-        .map_or("no region (set AWS_REGION or --region)".to_owned(), |r| format!("region {r}"));
-    let answer = aws_sdk_cloudformation::Client::new(&aws)
-        .describe_stacks()
-        .stack_name(stack_name)
-        .send()
-        .await
-        .map_err(|e| {
-            let reason = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
-            CliError::Stack(format!("stack {stack_name} in {searched}: {reason}"))
+impl StackOutputs {
+    /// Reads the JSON list of outputs that `sam list stack-outputs --output json` and
+    /// `scripts/deploy-cargo-lambda.sh` print.
+    pub fn from_file(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+        let outputs: Vec<Output> = serde_json::from_str(&text).map_err(|e| {
+            CliError::Input(format!("{}: not a list of stack outputs ({e})", path.display()))
         })?;
-    let outputs = answer
-        .stacks()
-        .iter()
-        .flat_map(|stack| stack.outputs())
-        .filter_map(|o| Some((o.output_key()?, o.output_value()?)));
-    Endpoints::from_outputs(&outputs.collect(), &format!("stack {stack_name} in {searched}"))
-        .map_err(|e| CliError::Stack(e.to_string()))
+        let values = outputs.into_iter().map(|o| (o.output_key, o.output_value)).collect();
+        Ok(Self { source: path.display().to_string(), values })
+    }
+
+    /// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
+    /// (profile, region, `AWS_ENDPOINT_URL`), in `region` when given.
+    pub async fn from_stack(stack_name: &str, region: Option<&str>) -> Result<Self, CliError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region.to_owned()));
+        }
+        let aws = loader.load().await;
+        let searched = aws
+            .region()
+            .map_or("no region (set AWS_REGION or --region)".to_owned(), |r| format!("region {r}"));
+        let source = format!("stack {stack_name} in {searched}");
+        let answer = aws_sdk_cloudformation::Client::new(&aws)
+            .describe_stacks()
+            .stack_name(stack_name)
+            .send()
+            .await
+            .map_err(|e| {
+                let reason = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
+                CliError::Stack(format!("{source}: {reason}"))
+            })?;
+        let values = answer
+            .stacks()
+            .iter()
+            .flat_map(|stack| stack.outputs())
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())));
+        Ok(Self { source, values: values.collect() })
+    }
+
+    /// The receivers' URLs.
+    pub fn endpoints(&self) -> Result<Endpoints, CliError> {
+        let outputs = self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Endpoints::from_outputs(&outputs, &self.source)
+    }
+
+    /// One output the command cannot do without.
+    pub fn required(&self, key: &str) -> Result<&str, CliError> {
+        self.values.get(key).map(String::as_str).ok_or_else(|| {
+            CliError::Input(format!(
+                "{}: no {key} output (a stack deployed before this version: deploy it again)",
+                self.source
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -35,8 +35,18 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
     ];
+    // The stack's outputs, as `sam list stack-outputs` writes them: where the stack reads.
+    let outputs = std::env::temp_dir().join(format!("{table}-outputs.json"));
+    let listed = serde_json::json!([
+        {"OutputKey": "DedupTableName", "OutputValue": table},
+        {"OutputKey": "EventBusName", "OutputValue": bus},
+        {"OutputKey": "EventSource", "OutputValue": "acme.sendblue"},
+        {"OutputKey": "DedupTtlSeconds", "OutputValue": "86400"},
+    ]);
+    std::fs::write(&outputs, listed.to_string()).unwrap();
+    let outputs = outputs.to_str().unwrap().to_owned();
     let args = |extra: &[&'static str]| {
-        let mut args = vec!["reconcile", "--since", "4h", "--table", &table, "--bus", &bus];
+        let mut args = vec!["reconcile", "--since", "4h", "--stack-outputs", &outputs];
         args.extend_from_slice(extra);
         args.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
@@ -62,6 +72,7 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
     let delivered = aws.drain(&queue).await;
     assert_eq!(delivered.len(), 3);
     assert!(delivered.iter().all(|e| e.detail["metadata"]["origin"] == "reconciliation"));
+    assert!(delivered.iter().all(|e| e.source == "acme.sendblue"), "the stack's EventSource");
     assert!(
         aws.scan(&table)
             .await
