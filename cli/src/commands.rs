@@ -22,7 +22,7 @@ use sendblue_webhooks::delivery::Forwarder;
 use sendblue_webhooks::forward::EventBridgeSink;
 use sendblue_webhooks::reconcile::config::{SENDBLUE_API_KEY_ID, SENDBLUE_API_SECRET_KEY};
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, ApiError, HttpMessagesApi};
-use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk};
+use sendblue_webhooks::reconcile::{Lease, ReconcileError, Reconciler, Summary, Walk};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
@@ -216,11 +216,11 @@ async fn reconcile(
         api: &messages,
         walk: Walk::backfill(since_ms, until_ms, dry_run),
     };
-    // A backfill runs to its end; the lease is an hour, as a claim left by a crash here should
-    // not block the webhooks for longer.
+    // A backfill runs to its end. Each claim holds its key for a minute from when it is made
+    // (claim, forward and complete take milliseconds), so a claim left by a crash here blocks
+    // the webhooks of that key for a minute at most, however long the run has lasted.
     let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    let lease_until_ms = sendblue_webhooks::time::now_ms() + 3_600_000;
-    reconciler.run(far, lease_until_ms).await.map_err(|e| match e {
+    reconciler.run(far, Lease::ForMs(60_000)).await.map_err(|e| match e {
         ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
             status,
             message: "the messages API refused the request".into(),

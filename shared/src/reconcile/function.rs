@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::config::{Credentials, ReconcileConfig};
 use super::messages_api::{ApiCredentials, HttpMessagesApi};
-use super::{ReconcileError, Reconciler, Summary, Walk};
+use super::{Lease, ReconcileError, Reconciler, Summary, Walk};
 use crate::dedup::DynamoDbStore;
 use crate::delivery::Forwarder;
 use crate::forward::EventBridgeSink;
@@ -48,7 +48,7 @@ pub async fn run() -> Result<(), Error> {
         let deadline_ms = event.context.deadline;
         let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
         let stop_at = tokio::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE);
-        let result = reconciler.run(stop_at, deadline_ms).await;
+        let result = reconciler.run(stop_at, Lease::UntilMs(deadline_ms)).await;
         emit_metrics(namespace, result.as_ref());
         match result {
             Ok(summary) => {

@@ -152,6 +152,27 @@ impl Cursor {
     }
 }
 
+/// How long a run's claims hold their keys against other deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Until this time (epoch milliseconds): the Lambda invocation's deadline, after which a
+    /// claim it left may be taken over.
+    UntilMs(u64),
+    /// This long from the moment of each claim: a CLI backfill, which may run for hours, so a
+    /// deadline fixed at its start would leave the later claims none.
+    ForMs(u64),
+}
+
+impl Lease {
+    /// The `lease_until_ms` of a claim made now.
+    pub fn until_ms(self) -> u64 {
+        match self {
+            Lease::UntilMs(until_ms) => until_ms,
+            Lease::ForMs(length_ms) => now_ms() + length_ms,
+        }
+    }
+}
+
 /// One reconciliation run's parts.
 #[derive(Debug)]
 pub struct Reconciler<'a, S, E, A> {
@@ -168,12 +189,8 @@ where
 {
     /// Walks the API from the watermark until the records run out or `stop_at`, forwarding what
     /// was missed, and advances the watermark past the records settled without a gap.
-    /// `lease_until_ms` is the run's own deadline: a claim held past it may be taken over.
-    pub async fn run(
-        &self,
-        stop_at: Instant,
-        lease_until_ms: u64,
-    ) -> Result<Summary, ReconcileError> {
+    /// `lease` says how long each claim holds its key.
+    pub async fn run(&self, stop_at: Instant, lease: Lease) -> Result<Summary, ReconcileError> {
         let store = self.forwarder.store;
         let before = store.watermark(WATERMARK).await?;
         let wanted_start_ms = match (self.walk.since_ms, before) {
@@ -215,7 +232,7 @@ where
                 let head: Option<RecordHead> = serde_json::from_str(record.get()).ok();
                 let updated_ms =
                     head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
-                match self.settle(record.get(), head.as_ref(), lease_until_ms).await? {
+                match self.settle(record.get(), head.as_ref(), lease).await? {
                     Settled::Forwarded(t) => {
                         summary.forwarded += 1;
                         *summary.by_type.entry(t.sendblue_name().to_owned()).or_insert(0) += 1;
@@ -256,7 +273,7 @@ where
         &self,
         record: &str,
         head: Option<&RecordHead>,
-        lease_until_ms: u64,
+        lease: Lease,
     ) -> Result<Settled, ReconcileError> {
         let Some(head) = head else { return Ok(Settled::Unusable) };
         let webhook_type = if head.is_outbound == Some(true) {
@@ -282,7 +299,7 @@ where
             request_id: "",
             origin: Origin::Reconciliation,
             now_ms: now_ms(),
-            lease_until_ms,
+            lease_until_ms: lease.until_ms(),
         };
         match self.forwarder.deliver(&event).await {
             Outcome::Forwarded | Outcome::CompletionFailed(_) => {
@@ -294,5 +311,20 @@ where
             Outcome::ForwardFailed { error, .. } => Err(ReconcileError::Forward(error.to_string())),
             other => Err(ReconcileError::Forward(format!("unexpected outcome {}", other.name()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_for_a_length_is_counted_from_each_claim_and_a_deadline_is_fixed() {
+        let first = Lease::ForMs(60_000).until_ms();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let later = Lease::ForMs(60_000).until_ms();
+        assert!(later >= first + 20, "{first} then {later}");
+        assert!(first >= now_ms() + 59_000);
+        assert_eq!(Lease::UntilMs(1_234).until_ms(), 1_234);
     }
 }

@@ -13,7 +13,7 @@ use sendblue_webhooks::dedup::{DynamoDbStore, MemoryStore, WatermarkStore};
 use sendblue_webhooks::delivery::Forwarder;
 use sendblue_webhooks::forward::{EventBridgeSink, EventSink};
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, HttpMessagesApi};
-use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk, WATERMARK};
+use sendblue_webhooks::reconcile::{Lease, ReconcileError, Reconciler, Summary, Walk, WATERMARK};
 use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
@@ -119,7 +119,7 @@ where
     E: EventSink,
 {
     let forwarder = Forwarder { store, sink, event_source: "sendblue", dedup_ttl_seconds: 86_400 };
-    Reconciler { forwarder, api, walk }.run(Instant::now() + budget, now_ms() + 60_000).await
+    Reconciler { forwarder, api, walk }.run(Instant::now() + budget, Lease::ForMs(60_000)).await
 }
 
 /// The webhook type a record is routed to, and its key as the webhook path keys it.
