@@ -269,7 +269,7 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual(names, {"Requests", "Duration"})
         self.assertIn("completion_failed", outcomes)
         reconcile_names, reconcile_dimensions, _ = self.emitted("reconcile/function.rs")
-        self.assertEqual(reconcile_names, {"Recovered", "Records", "ApiErrors", "LagSeconds"})
+        self.assertEqual(reconcile_names, {"Recovered", "Records", "ApiErrors", "UncoveredSeconds", "LagSeconds"})
         watched = self.our_metric_stats()
         self.assertGreaterEqual(len(watched), 9)
         for alarm, metric, dimensions in watched:
