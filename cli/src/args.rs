@@ -153,8 +153,8 @@ pub struct ReconcileTarget {
     /// The stack's name, read through CloudFormation with your AWS credentials.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
-    /// The stack's AWS region (default: AWS_REGION, else the profile's region).
-    #[arg(long, value_name = "REGION", requires = "stack")]
+    /// With --stack: the stack's AWS region (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }
 
@@ -184,20 +184,19 @@ pub struct ApiArgs {
 
 /// Which stack: its HTTP API's URL, a file of its outputs, or its name (one of them).
 #[derive(Debug, Args)]
-#[group(multiple = false, id = "target")]
 pub struct Target {
     /// The HTTP API's ApiBaseUrl output (https://<api-id>.execute-api.<region>.amazonaws.com/sendblue).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["stack_outputs", "stack"])]
     pub url_base: Option<String>,
     /// A file of the stack's outputs, behind either frontend: `sam list stack-outputs --stack-name NAME --output json > outputs.json`, or what scripts/deploy-cargo-lambda.sh prints.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "stack")]
     pub stack_outputs: Option<PathBuf>,
     /// The stack's name, read through CloudFormation with your AWS credentials.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
-    /// The stack's AWS region (default: AWS_REGION, else the profile's region, as the AWS CLI
-    /// finds it).
-    #[arg(long, value_name = "REGION", requires = "stack")]
+    /// With --stack: the stack's AWS region (default: AWS_REGION, else the profile's region,
+    /// as the AWS CLI finds it).
+    #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }
 
