@@ -10,7 +10,8 @@
 #
 # Needs the AWS CLI, cargo-lambda and python3. Every AWS call (the AWS CLI's and cargo-lambda's)
 # honours AWS_ENDPOINT_URL, which is how the test command runs this script against moto.
-# Optional settings, with the template's defaults: EVENT_SOURCE (sendblue), DEDUP_TTL_SECONDS
+# Optional settings, with the template's defaults: SENDBLUE_CONTACT_CREATED_SECRETS (the secrets
+# of the contact_created receiver alone; default SENDBLUE_WEBHOOK_SECRETS), EVENT_SOURCE (sendblue), DEDUP_TTL_SECONDS
 # (86400), MAX_BODY_BYTES (245760), FUNCTION_MEMORY_MB (128), FUNCTION_TIMEOUT_SECONDS (10),
 # LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30). Not deployed by this route: the
 # reconcile function, the alarms and the dashboard (the SAM route has them).
@@ -32,8 +33,10 @@ esac
   fail "STACK_NAME must be letters, digits and dashes, at most 40 (it prefixes function names)"
 [[ $SENDBLUE_CALLBACK_TOKENS =~ ^[A-Za-z0-9_-]{32,}(,[A-Za-z0-9_-]{32,})*$ ]] ||
   fail "SENDBLUE_CALLBACK_TOKENS: comma-separated tokens of at least 32 URL-safe characters"
+contact_created_secrets=${SENDBLUE_CONTACT_CREATED_SECRETS:-$SENDBLUE_WEBHOOK_SECRETS}
 [ "${#SENDBLUE_WEBHOOK_SECRETS}" -ge 8 ] || fail "SENDBLUE_WEBHOOK_SECRETS: at least 8 characters"
-case "$SENDBLUE_WEBHOOK_SECRETS$SENDBLUE_CALLBACK_TOKENS" in
+[ "${#contact_created_secrets}" -ge 8 ] || fail "SENDBLUE_CONTACT_CREATED_SECRETS: at least 8 characters"
+case "$SENDBLUE_WEBHOOK_SECRETS$contact_created_secrets$SENDBLUE_CALLBACK_TOKENS" in
   *$'\n'* | *'"'* | *"'"* | *' '* | *'#'*) fail "secrets and tokens may not hold newlines, quotes, spaces or #" ;;
 esac
 
@@ -171,11 +174,11 @@ DEDUP_TTL_SECONDS=$dedup_ttl_seconds
 MAX_BODY_BYTES=$max_body_bytes
 METRICS_NAMESPACE=SendblueWebhooks/$STACK_NAME
 ENV
-  if [ "$1" = status-callback ]; then
-    echo "SENDBLUE_CALLBACK_TOKENS=$SENDBLUE_CALLBACK_TOKENS"
-  else
-    echo "SENDBLUE_WEBHOOK_SECRETS=$SENDBLUE_WEBHOOK_SECRETS"
-  fi
+  case $1 in
+    status-callback) echo "SENDBLUE_CALLBACK_TOKENS=$SENDBLUE_CALLBACK_TOKENS" ;;
+    contact-created) echo "SENDBLUE_WEBHOOK_SECRETS=$contact_created_secrets" ;;
+    *) echo "SENDBLUE_WEBHOOK_SECRETS=$SENDBLUE_WEBHOOK_SECRETS" ;;
+  esac
 }
 
 # deployed_as_wanted BINARY ENV_FILE: whether the function exists with this code, configuration

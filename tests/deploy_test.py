@@ -21,6 +21,7 @@ from cfnlint.decode import decode
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STACK = f"deploytest{os.getpid()}"
 SECRETS = "deploy-secret-one,deploy-secret-two"
+CONTACT_CREATED_SECRETS = "deploy-contact-secret"
 TOKENS = "t" * 40
 RECEIVERS = sorted(p.name for p in (ROOT / "functions").iterdir() if (ROOT / "events" / f"{p.name}.json").exists())
 ENDPOINT = os.environ.get("SENDBLUE_TEST_MOTO_ENDPOINT", "")
@@ -38,6 +39,7 @@ def environment(**more):
         AWS_DEFAULT_REGION="us-east-1",
         STACK_NAME=STACK,
         SENDBLUE_WEBHOOK_SECRETS=SECRETS,
+        SENDBLUE_CONTACT_CREATED_SECRETS=CONTACT_CREATED_SECRETS,
         SENDBLUE_CALLBACK_TOKENS=TOKENS,
     )
     env.update(more)
@@ -133,10 +135,14 @@ class DeployWithCargoLambda(unittest.TestCase):
         }
         for binary in RECEIVERS:
             variables = self.after_first[f"{STACK}-{binary}"]["config"]["Environment"]["Variables"]
-            proof = {"SENDBLUE_CALLBACK_TOKENS": TOKENS} if binary == "status-callback" else {"SENDBLUE_WEBHOOK_SECRETS": SECRETS}
+            proof = {
+                "status-callback": {"SENDBLUE_CALLBACK_TOKENS": TOKENS},
+                "contact-created": {"SENDBLUE_WEBHOOK_SECRETS": CONTACT_CREATED_SECRETS},
+            }.get(binary, {"SENDBLUE_WEBHOOK_SECRETS": SECRETS})
             self.assertEqual(variables, {**common, **proof}, binary)
         self.assertNotIn(SECRETS.split(",")[0], self.first_log + self.second_log, "secrets are never printed")
         self.assertNotIn(TOKENS, self.first_log + self.second_log)
+        self.assertNotIn(CONTACT_CREATED_SECRETS, self.first_log + self.second_log)
 
     def test_3_the_role_has_exactly_the_templates_policy(self):
         template, matches = decode(str(ROOT / "template.yaml"))

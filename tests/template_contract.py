@@ -165,7 +165,11 @@ class TemplateContract(unittest.TestCase):
             own = function["Properties"]["Environment"]["Variables"]
             # Each function holds only the proof it checks (config.rs: secrets_variable).
             variable = "SENDBLUE_CALLBACK_TOKENS" if binary == "status-callback" else "SENDBLUE_WEBHOOK_SECRETS"
-            self.assertEqual(own, {variable: guarded[variable]}, name)
+            proof = guarded[variable]
+            if binary == "contact-created":
+                # Its own list, so that the account's globalSecret never opens the others.
+                proof = {"Fn::If": ["HasContactCreatedSecrets", ref("ContactCreatedSecrets"), ref("SendblueWebhookSecrets")]}
+            self.assertEqual(own, {variable: proof}, name)
             self.assertNotIn("RECEIVER_MODE", own, "a deployed function never runs in local mode")
 
     def test_secrets_and_tokens_are_no_echo_parameters_without_default(self):
@@ -173,6 +177,10 @@ class TemplateContract(unittest.TestCase):
             secrets = self.template["Parameters"][name]
             self.assertTrue(secrets["NoEcho"], name)
             self.assertNotIn("Default", secrets, name)
+        contact_created = self.template["Parameters"]["ContactCreatedSecrets"]
+        self.assertTrue(contact_created["NoEcho"])
+        self.assertEqual(contact_created["Default"], "", "empty: the same secrets as the others")
+        self.assertEqual(self.template["Conditions"]["HasContactCreatedSecrets"], {"Fn::Not": [{"Fn::Equals": [ref("ContactCreatedSecrets"), ""]}]})
         minimum = re.search(r"MIN_CALLBACK_TOKEN_CHARS: usize = (\d+);", (SRC / "config.rs").read_text()).group(1)
         self.assertIn("{%s,}" % minimum, self.template["Parameters"]["StatusCallbackTokens"]["AllowedPattern"])
 

@@ -260,9 +260,32 @@ async fn apply(
         let urls: Vec<&str> = changes.iter().map(|c| c.url.as_str()).collect();
         api.remove(type_name, &urls).await?;
     }
-    verify(api, &plan.expected, Compare::UrlAndSecret).await?;
+    let read_back = api.get().await?;
+    let expected = allow_dropped_secrets(plan.expected.clone(), &read_back, out);
+    judge(&read_back, &expected, Compare::UrlAndSecret)?;
     out.done("changes made; configuration read back and verified");
     Ok(())
+}
+
+/// `expected` as an account that takes bare `contact_created` URLs only leaves it: where the
+/// read-back shows the secret dropped, the webhook is expected bare, and the user is told what
+/// its deliveries will carry instead.
+fn allow_dropped_secrets(
+    mut expected: WebhookConfig,
+    read_back: &WebhookConfig,
+    out: &Output,
+) -> WebhookConfig {
+    for (url, secret) in read_back.dropped_contact_created_secrets(&expected) {
+        out.warn(&format!(
+            "Sendblue dropped the secret of contact_created {url} (this account's API takes bare \
+             URLs only for the type)"
+        ));
+        if let Some(advice) = plan::global_secret_advice(read_back, &secret) {
+            out.warn(&advice);
+        }
+        expected = expected.without_contact_created_secret(&url);
+    }
+    expected
 }
 
 async fn verify(
@@ -270,7 +293,15 @@ async fn verify(
     expected: &WebhookConfig,
     compare: Compare,
 ) -> Result<(), CliError> {
-    let differences = api.get().await?.differences_from(expected, compare);
+    judge(&api.get().await?, expected, compare)
+}
+
+fn judge(
+    read_back: &WebhookConfig,
+    expected: &WebhookConfig,
+    compare: Compare,
+) -> Result<(), CliError> {
+    let differences = read_back.differences_from(expected, compare);
     if differences.is_empty() {
         return Ok(());
     }
@@ -291,12 +322,13 @@ async fn rotate_secret(
     dry_run: bool,
     out: &Output,
 ) -> Result<(), CliError> {
-    for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
+    for &webhook_type in types {
         let url = base.url_of(webhook_type);
         if !send::accepts_secret(url, new_secret).await? {
             return Err(CliError::Mismatch(format!(
-                "{url} does not accept the new secret yet (401): deploy with \
-                 SendblueWebhookSecrets=<old>,<new> first; nothing was changed at Sendblue"
+                "{url} does not accept the new secret yet (401): deploy with {} first; nothing \
+                 was changed at Sendblue",
+                accept_both(webhook_type)
             )));
         }
     }
@@ -317,11 +349,12 @@ async fn rotate_secret(
     }
     api.replace(&plan.expected).await?;
     let after = api.get().await?;
-    if !after.differences_from(&plan.expected, Compare::WholeEntry).is_empty() {
+    let expected = allow_dropped_secrets(plan.expected.clone(), &after, out);
+    if !after.differences_from(&expected, Compare::WholeEntry).is_empty() {
         // A PUT has been seen to drop a type it did not know, silently: put back, with POST,
         // each entry whose URL and secret went missing (never one already there, which would
         // register it twice), then judge again.
-        for (type_name, hooks) in &plan.expected.by_type {
+        for (type_name, hooks) in &expected.by_type {
             let missing: Vec<_> = hooks
                 .iter()
                 .filter(|h| !after.of(type_name).iter().any(|a| a.same_target(h)))
@@ -335,13 +368,24 @@ async fn rotate_secret(
                 api.add(type_name, &missing).await?;
             }
         }
-        verify(api, &plan.expected, Compare::WholeEntry).await?;
+        verify(api, &expected, Compare::WholeEntry).await?;
     }
     out.done(
         "Sendblue now sends the new secret; configuration read back and verified.\n\
          Next: deploy with SendblueWebhookSecrets=<new> alone to stop accepting the old one.",
     );
     Ok(())
+}
+
+/// The deployment that makes the receiver of `webhook_type` accept both secrets.
+fn accept_both(webhook_type: WebhookType) -> &'static str {
+    match webhook_type {
+        WebhookType::ContactCreated => {
+            "ContactCreatedSecrets=<old>,<new> (SendblueWebhookSecrets=<old>,<new> if the stack \
+             leaves ContactCreatedSecrets empty)"
+        }
+        _ => "SendblueWebhookSecrets=<old>,<new>",
+    }
 }
 
 /// Text for people, or JSON for scripts.

@@ -71,11 +71,6 @@ fn check_readable(current: &WebhookConfig, types: &[WebhookType]) -> Result<(), 
     }
 }
 
-/// The secret a type's webhook is registered with: `contact_created` accepts bare URLs only.
-fn registered_secret(webhook_type: WebhookType, secret: &str) -> Option<String> {
-    (webhook_type != WebhookType::ContactCreated).then(|| secret.to_owned())
-}
-
 /// Exactly this stack's URL for every selected type (with the secret where the type takes one),
 /// no other URL of this stack, and nobody else's webhook touched.
 pub fn register(
@@ -89,20 +84,30 @@ pub fn register(
     for &webhook_type in types {
         let type_name = webhook_type.sendblue_name();
         let url = base.url_of(webhook_type).to_owned();
-        let wanted = Webhook::new(&url, registered_secret(webhook_type, secret));
+        let wanted = Webhook::new(&url, Some(secret.to_owned()));
         let hooks = current.of(type_name);
         let ours: Vec<&Webhook> =
             hooks.iter().filter(|h| base.is_url_of(webhook_type, &h.url)).collect();
-        if ours.iter().any(|h| h.secret != wanted.secret) {
+        let bare_contact_created = webhook_type == WebhookType::ContactCreated
+            && !ours.is_empty()
+            && ours.iter().all(|h| h.secret.is_none());
+        if bare_contact_created {
+            // Registered before Sendblue took secrets for this type (or by an account whose API
+            // still drops them): adding it again with POST would list it twice.
+            plan.warnings.push(format!(
+                "{type_name}: {url} is registered without a secret, so its deliveries carry the \
+                 account's globalSecret; `rotate-secret` gives it its own"
+            ));
+            plan.warnings.extend(global_secret_advice(current, secret));
+            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret: false });
+        } else if ours.iter().any(|h| h.secret != wanted.secret) {
             return Err(CliError::Mismatch(format!(
                 "{type_name}: {url} is registered with another secret; \
                  `rotate-secret` changes it without a gap in deliveries"
             )));
-        }
-        let with_secret = wanted.secret.is_some();
-        if ours.is_empty() {
+        } else if ours.is_empty() {
             plan.expected.by_type.entry(type_name.to_owned()).or_default().push(wanted);
-            plan.changes.push(Change { type_name, action: Action::Add, url, with_secret });
+            plan.changes.push(Change { type_name, action: Action::Add, url, with_secret: true });
         } else {
             if ours.len() > 1 {
                 plan.warnings.push(format!(
@@ -111,23 +116,26 @@ pub fn register(
                     ours.len()
                 ));
             }
-            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret });
+            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret: true });
         }
         remove_ours(&mut plan, current, base, webhook_type, |stale| {
             !base.is_url_of(webhook_type, stale)
         });
     }
-    if types.contains(&WebhookType::ContactCreated)
-        && current.global_secret.as_deref() != Some(secret)
-    {
-        plan.warnings.push(
-            "contact_created takes a bare URL: its deliveries carry the account's globalSecret, \
-             which is not this secret, so the receiver will refuse them (401) until globalSecret \
-             is one of the stack's SendblueWebhookSecrets"
-                .to_owned(),
-        );
-    }
     Ok(plan)
+}
+
+/// What a `contact_created` webhook without a secret needs: the account's `globalSecret` among
+/// the secrets its receiver accepts (and only its receiver's: every holder of the account's API
+/// keys can read `globalSecret`). `None` when it is already `secret`.
+pub fn global_secret_advice(current: &WebhookConfig, secret: &str) -> Option<String> {
+    (current.global_secret.as_deref() != Some(secret)).then(|| {
+        "contact_created deliveries without a secret of their own carry the account's \
+         globalSecret, which is not this secret: the receiver refuses them (401) until \
+         ContactCreatedSecrets includes globalSecret (never put it in SendblueWebhookSecrets, \
+         where anyone with the account's API keys could open the other receivers)"
+            .to_owned()
+    })
 }
 
 /// Every URL of this stack removed from the selected types; nothing else touched.
@@ -173,7 +181,7 @@ fn remove_ours(
 }
 
 /// The same configuration with this stack's webhooks of the selected types carrying
-/// `new_secret`. `contact_created` is skipped: it has no per-webhook secret.
+/// `new_secret` (a `contact_created` webhook registered bare gets its first secret).
 pub fn rotate(
     current: &WebhookConfig,
     base: &Endpoints,
@@ -182,7 +190,7 @@ pub fn rotate(
 ) -> Result<Plan, CliError> {
     check_readable(current, types)?;
     let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
-    for &webhook_type in types.iter().filter(|&&t| t != WebhookType::ContactCreated) {
+    for &webhook_type in types {
         let type_name = webhook_type.sendblue_name();
         let url = base.url_of(webhook_type).to_owned();
         let hooks = plan.expected.by_type.entry(type_name.to_owned()).or_default();
@@ -199,13 +207,6 @@ pub fn rotate(
         }
         let action = if already { Action::Keep } else { Action::SetSecret };
         plan.changes.push(Change { type_name, action, url, with_secret: true });
-    }
-    if types.contains(&WebhookType::ContactCreated) {
-        plan.warnings.push(
-            "contact_created has no per-webhook secret: it goes on receiving the account's \
-             globalSecret"
-                .to_owned(),
-        );
     }
     Ok(plan)
 }
@@ -244,11 +245,11 @@ mod tests {
                 ("contact_created", Action::Add, &format!("{API}/contact-created")),
             ]
         );
-        assert!(plan.warnings.is_empty(), "globalSecret is the secret: {:?}", plan.warnings);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
         let expected = config(json!({
             "receive": ["https://theirs.example/hook", {"url": format!("{API}/receive"), "secret": "s"}],
             "outbound": [{"url": format!("{API}/outbound"), "secret": "s"}],
-            "contact_created": [format!("{API}/contact-created")],
+            "contact_created": [{"url": format!("{API}/contact-created"), "secret": "s"}],
             "globalSecret": "s"
         }));
         assert_eq!(
@@ -258,6 +259,28 @@ mod tests {
 
         let again = register(&plan.expected, &base, &types, "s").unwrap();
         assert!(again.is_noop(), "{:?}", again.changes);
+    }
+
+    #[test]
+    fn a_contact_created_url_registered_bare_is_kept_and_rotate_gives_it_a_secret() {
+        let base = Endpoints::from_api_base(API).unwrap();
+        let url = format!("{API}/contact-created");
+        let current = config(json!({"contact_created": [url.clone()], "globalSecret": "g"}));
+        let types = [WebhookType::ContactCreated];
+        let plan = register(&current, &base, &types, "s").unwrap();
+        assert_eq!(actions(&plan), [("contact_created", Action::Keep, url.as_str())]);
+        assert!(plan.is_noop(), "never POSTed a second time");
+        assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
+        assert!(plan.warnings[0].contains("rotate-secret"), "{:?}", plan.warnings);
+        assert!(plan.warnings[1].contains("ContactCreatedSecrets"), "{:?}", plan.warnings);
+        let global_is_the_secret =
+            config(json!({"contact_created": [url.clone()], "globalSecret": "s"}));
+        let plan = register(&global_is_the_secret, &base, &types, "s").unwrap();
+        assert_eq!(plan.warnings.len(), 1, "nothing refused: {:?}", plan.warnings);
+
+        let rotated = rotate(&current, &base, &types, "s").unwrap();
+        assert_eq!(actions(&rotated), [("contact_created", Action::SetSecret, url.as_str())]);
+        assert_eq!(rotated.expected.of("contact_created"), [Webhook::new(url, Some("s".into()))]);
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub struct WebhookConfig {
 }
 
 const GLOBAL_SECRET: &str = "globalSecret";
+const CONTACT_CREATED: &str = "contact_created";
 
 impl Serialize for WebhookConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -176,6 +177,33 @@ impl WebhookConfig {
                 .collect(),
             other: self.other.iter().map(|(k, v)| (k.clone(), masked_value(v))).collect(),
         }
+    }
+
+    /// The `contact_created` webhooks `expected` has with a secret that `self` (read back) lists
+    /// at the same URL without one, as `(url, secret written)`: an account whose API still
+    /// takes bare URLs only for the type dropped the secret.
+    pub fn dropped_contact_created_secrets(
+        &self,
+        expected: &WebhookConfig,
+    ) -> Vec<(String, String)> {
+        let read_back = self.of(CONTACT_CREATED);
+        expected
+            .of(CONTACT_CREATED)
+            .iter()
+            .filter(|w| !read_back.iter().any(|r| r.same_target(w)))
+            .filter(|w| read_back.iter().any(|r| r.url == w.url && r.secret.is_none()))
+            .filter_map(|w| Some((w.url.clone(), w.secret.clone()?)))
+            .collect()
+    }
+
+    /// The same configuration with the `contact_created` webhook at `url` bare.
+    pub fn without_contact_created_secret(mut self, url: &str) -> Self {
+        for hook in self.by_type.get_mut(CONTACT_CREATED).into_iter().flatten() {
+            if hook.url == url {
+                hook.secret = None;
+            }
+        }
+        self
     }
 
     /// Where `expected` and `self` differ, type by type, as lines naming URLs but no secret.

@@ -39,7 +39,7 @@ async fn transcript_register_dry_run_then_register_twice_then_unregister() {
     assert_eq!(dry_run.code, 0, "{dry_run:?}");
     assert_eq!(dry_run.stdout.matches(" add ").count(), 7, "{}", dry_run.stdout);
     assert!(dry_run.stdout.contains("dry run: nothing changed"));
-    assert!(dry_run.stderr.contains("contact_created takes a bare URL"), "globalSecret warning");
+    assert_eq!(dry_run.stderr, "", "every type takes its own secret: nothing to warn about");
     assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "a dry run only reads");
 
     let register = cli(&["register", "--url-base", STACK], &env).await;
@@ -71,8 +71,8 @@ async fn transcript_register_dry_run_then_register_twice_then_unregister() {
         );
         assert_eq!(
             account.entries("contact_created"),
-            [(ours("contact-created"), None)],
-            "bare URL"
+            [(ours("contact-created"), Some(SECRET.into()))],
+            "its own secret, not the account's globalSecret"
         );
         assert_eq!(account.global_secret.as_deref(), Some("their-global-secret"));
     }
@@ -164,7 +164,7 @@ async fn behind_function_urls_each_type_registers_its_own_host_and_unregister_ta
     let run = cli(&["register", "--stack-outputs", &outputs], &env).await;
     assert_eq!(run.code, 0, "{run:?}");
     for (type_name, url) in &urls {
-        let secret = (*type_name != "contact_created").then(|| SECRET.to_owned());
+        let secret = Some(SECRET.to_owned());
         let entries = sendblue.account().entries(type_name);
         assert!(entries.contains(&(url.clone(), secret)), "{type_name}: {entries:?}");
     }
@@ -316,6 +316,70 @@ async fn errors_name_their_cause_and_exit_with_their_code() {
             .await;
     assert_eq!((run.code, run.stderr.contains("callback-url")), (2, true), "{run:?}");
     assert_eq!(sendblue.account().writes(), Vec::<&str>::new(), "no error changed anything");
+}
+
+#[tokio::test]
+async fn where_sendblue_drops_contact_createds_secret_the_read_back_says_what_to_do_instead() {
+    let account = Account { contact_created_bare_only: true, ..busy_account() };
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+
+    let run = cli(&["register", "--url-base", STACK], &env).await;
+    assert_eq!(run.code, 0, "the rest is verified: {run:?}");
+    assert!(run.stderr.contains("dropped the secret of contact_created"), "{}", run.stderr);
+    assert!(run.stderr.contains("ContactCreatedSecrets includes globalSecret"), "{}", run.stderr);
+    assert!(!run.stderr.contains("their-global-secret"), "never echoed: {}", run.stderr);
+    assert_eq!(sendblue.account().entries("contact_created"), [(ours("contact-created"), None)]);
+    assert_eq!(sendblue.account().entries("receive")[1], (ours("receive"), Some(SECRET.into())));
+
+    let again = cli(&["register", "--url-base", STACK], &env).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(sendblue.account().writes().len(), 7, "the bare entry is kept, never POSTed twice");
+    assert!(again.stderr.contains("registered without a secret"), "{}", again.stderr);
+}
+
+#[tokio::test]
+async fn rotate_secret_gives_a_bare_contact_created_webhook_its_own_secret_from_its_own_list() {
+    // The stack's contact_created receiver has its own list (ContactCreatedSecrets): the
+    // others' secret does not open it, and the probe says which parameter to deploy.
+    let receivers = Receivers::start_split("main-secret", "contact-new", &"t".repeat(32)).await;
+    let url = format!("{}/contact-created", receivers.url_base());
+    let mut account = busy_account();
+    account.webhooks.insert("contact_created".into(), vec![json!(url.clone())]);
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let base = receivers.url_base();
+    let args = ["rotate-secret", "--url-base", &base, "--types", "contact_created"];
+
+    let refused = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "main-secret")])).await;
+    assert_eq!(refused.code, 6, "{refused:?}");
+    assert!(refused.stderr.contains("ContactCreatedSecrets=<old>,<new>"), "{}", refused.stderr);
+
+    let run = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "contact-new")])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let account = sendblue.account();
+    assert_eq!(account.writes(), ["PUT"]);
+    assert_eq!(account.entries("contact_created"), [(url, Some("contact-new".into()))]);
+    assert_eq!(account.global_secret.as_deref(), Some("their-global-secret"), "left alone");
+}
+
+#[tokio::test]
+async fn rotate_secret_where_sendblue_drops_contact_createds_secret_never_posts_it_again() {
+    let receivers = Receivers::start("contact-new", &"t".repeat(32)).await;
+    let url = format!("{}/contact-created", receivers.url_base());
+    let mut account = Account { contact_created_bare_only: true, ..busy_account() };
+    account.webhooks.insert("contact_created".into(), vec![json!(url.clone())]);
+    let sendblue = FakeSendblue::start(account).await;
+    let api = api_env(&sendblue.api_base());
+    let base = receivers.url_base();
+    let args = ["rotate-secret", "--url-base", &base, "--types", "contact_created"];
+    let run = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "contact-new")])).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("dropped the secret of contact_created"), "{}", run.stderr);
+    let account = sendblue.account();
+    assert_eq!(account.writes(), ["PUT"], "no POST of an entry already there");
+    assert_eq!(account.entries("contact_created"), [(url, None)]);
 }
 
 /// Sendblue's configuration points at receivers on loopback (the real pipeline, accepting

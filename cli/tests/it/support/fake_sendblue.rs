@@ -2,8 +2,10 @@
 //! the API key headers, GET of the whole configuration (URL strings and `{url, secret}` objects,
 //! `globalSecret`), POST appending to one type, DELETE removing URLs from one type, PUT
 //! replacing everything, `{"status":"ERROR","message":...}` error bodies, the legacy account-wide
-//! `secret` string older accounts still hold, and the pitfalls seen in real use: a PUT that
-//! answers 200 and silently drops a type it does not take (or fields of entries).
+//! `secret` string older accounts still hold, `contact_created` taking `{url, secret}` as every
+//! type does since 2026-08 (or, for an account whose API predates that, storing the bare URL and
+//! dropping the secret), and the pitfalls seen in real use: a PUT that answers 200 and silently
+//! drops a type it does not take (or fields of entries).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -54,6 +56,9 @@ pub struct Account {
     pub redirect_to: Option<String>,
     /// Every request is answered 200 with this body, whatever it asked.
     pub answer_instead: Option<Value>,
+    /// The API of before 2026-08: a `contact_created` entry is stored as its bare URL, the
+    /// secret dropped without a word.
+    pub contact_created_bare_only: bool,
 }
 
 impl Account {
@@ -150,12 +155,14 @@ async fn webhooks(
                 return error(StatusCode::BAD_REQUEST, "webhooks must be an array");
             };
             for entry in entries {
-                if let Err(message) = check_entry(&type_name, entry) {
+                if let Err(message) = check_entry(entry) {
                     return error(StatusCode::BAD_REQUEST, message);
                 }
             }
             if !account.ignore_posts {
-                account.webhooks.entry(type_name).or_default().extend(entries.iter().cloned());
+                let entries: Vec<Value> =
+                    entries.iter().map(|e| account.as_stored(&type_name, e)).collect();
+                account.webhooks.entry(type_name).or_default().extend(entries);
             }
         }
         Method::DELETE => {
@@ -194,9 +201,10 @@ async fn webhooks(
                 }
                 let mut entries = entries.as_array().cloned().unwrap_or_default();
                 for entry in &mut entries {
-                    if let Err(message) = check_entry(key, entry) {
+                    if let Err(message) = check_entry(entry) {
                         return error(StatusCode::BAD_REQUEST, message);
                     }
+                    *entry = account.as_stored(key, entry);
                     if let Some(object) = entry.as_object_mut() {
                         object.retain(|field, _| !account.put_strips.contains(field));
                     }
@@ -223,17 +231,25 @@ async fn webhooks(
     Json(json!({"status": "OK", "webhooks": listed})).into_response()
 }
 
-/// An entry is an HTTPS URL string or a `{url, secret}` object; `contact_created` takes URL
-/// strings only. (Plain HTTP on 127.0.0.1 is let through so that tests can point Sendblue's
-/// configuration at receivers on loopback.)
-fn check_entry(type_name: &str, entry: &Value) -> Result<(), &'static str> {
+impl Account {
+    /// The entry as this account stores it.
+    fn as_stored(&self, type_name: &str, entry: &Value) -> Value {
+        match entry {
+            Value::Object(object)
+                if type_name == "contact_created" && self.contact_created_bare_only =>
+            {
+                object["url"].clone()
+            }
+            entry => entry.clone(),
+        }
+    }
+}
+
+/// An entry is an HTTPS URL string or a `{url, secret}` object. (Plain HTTP on 127.0.0.1 is let
+/// through so that tests can point Sendblue's configuration at receivers on loopback.)
+fn check_entry(entry: &Value) -> Result<(), &'static str> {
     let url = match entry {
         Value::String(url) => url.as_str(),
-        Value::Object(object)
-            if type_name == "contact_created" && object.contains_key("secret") =>
-        {
-            return Err("contact_created webhooks take no secret")
-        }
         Value::Object(object) => {
             object.get("url").and_then(Value::as_str).ok_or("url is required")?
         }

@@ -32,9 +32,18 @@ pub struct Receivers {
 impl Receivers {
     /// Receivers accepting `secrets` (comma-separated) and the callback `tokens`.
     pub async fn start(secrets: &str, tokens: &str) -> Self {
+        Self::start_split(secrets, secrets, tokens).await
+    }
+
+    /// Receivers as a stack deployed with its own `ContactCreatedSecrets` runs them.
+    pub async fn start_split(secrets: &str, contact_created_secrets: &str, tokens: &str) -> Self {
         let by_binary: HashMap<_, _> = WebhookType::ALL
             .into_iter()
             .map(|t| {
+                let secrets = match t {
+                    WebhookType::ContactCreated => contact_created_secrets,
+                    _ => secrets,
+                };
                 let config =
                     Config::from_lookup(sendblue_webhooks::verify::guard(t), |name| match name {
                         "RECEIVER_MODE" => Some("local".into()),
