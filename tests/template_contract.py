@@ -144,6 +144,28 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual(outputs["EventSource"]["Value"], {"Ref": "EventSource"})
         self.assertEqual(outputs["DedupTtlSeconds"]["Value"], {"Ref": "DedupTtlSeconds"})
 
+    def test_outputs_name_every_alarm_and_the_metrics_namespace_for_doctor(self):
+        """`sendblue-webhooks doctor` reads the alarms' states and reconcile's runs by them."""
+        outputs, resources = self.template["Outputs"], self.template["Resources"]
+        alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+        separator, listed = outputs["AlarmNames"]["Value"]["Fn::Join"]
+        self.assertEqual(separator, ",")
+        named = set()
+        for entry in listed:
+            if "Fn::If" in entry:
+                condition, chosen, otherwise = entry["Fn::If"]
+                # Each alarm listed only where the stack makes it.
+                self.assertEqual(resources[chosen["Ref"]]["Condition"], condition)
+                self.assertEqual(self.template["Conditions"][resources[otherwise["Ref"]]["Condition"]], {"Fn::Equals": [ref("Frontend"), "FunctionUrl"]})
+                self.assertEqual(self.template["Conditions"][condition], {"Fn::Equals": [ref("Frontend"), "HttpApi"]})
+                named.update([chosen["Ref"], otherwise["Ref"]])
+            else:
+                self.assertNotIn("Condition", resources[entry["Ref"]], entry)
+                named.add(entry["Ref"])
+        self.assertEqual(named, alarms, "every alarm, and nothing else")
+        namespace = self.globals["Environment"]["Variables"]["METRICS_NAMESPACE"]
+        self.assertEqual(outputs["MetricsNamespace"]["Value"], namespace)
+
     def test_runtime_is_the_custom_al2023_runtime_with_a_short_timeout(self):
         self.assertEqual(self.globals["Runtime"], "provided.al2023")
         self.assertEqual(self.globals["Handler"], "bootstrap")

@@ -19,7 +19,8 @@ use sendblue_webhooks::reconcile::messages_api::checked_api_base;
 ///
 /// Exit codes: 0 done, 2 usage, 3 bad input, 4 Sendblue answered an error, 5 network,
 /// 6 the configuration is not as it must be (read back after a change, or a conflict),
-/// 7 a delivery was not accepted, 8 the stack outputs could not be read.
+/// 7 a delivery was not accepted, 8 the stack outputs could not be read, 9 `doctor` found a
+/// problem.
 #[derive(Debug, Parser)]
 #[command(name = "sendblue-webhooks", version)]
 pub struct Cli {
@@ -107,6 +108,25 @@ pub enum Command {
         /// Count what would be recovered, by type, and write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Check, changing nothing, that the integration works; one line per finding, with its fix.
+    ///
+    /// For each type: whether Sendblue has exactly this stack's URL registered, and with which
+    /// secret; then the receiver is probed with that very secret and a body every receiver
+    /// refuses with 400 once the secret passes (nothing stored or forwarded), which proves it
+    /// runs and accepts what Sendblue sends. The status-callback receiver is probed with the
+    /// token given, and every receiver but contact_created's must refuse the account's
+    /// globalSecret. With --stack: the stack's alarms, and whether reconciliation has run.
+    /// Exits 9 when anything is wrong.
+    Doctor {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        target: Target,
+        /// The variable holding a status-callback token to check (optional; one of the
+        /// stack's StatusCallbackTokens).
+        #[arg(long, value_name = "NAME", default_value = "SENDBLUE_CALLBACK_TOKEN")]
+        token_env: String,
     },
     /// Deliver a webhook body as Sendblue does, printing each attempt.
     ///
@@ -204,6 +224,19 @@ impl Target {
     /// Whether any of the three was given.
     pub fn is_given(&self) -> bool {
         self.url_base.is_some() || self.stack_outputs.is_some() || self.stack.is_some()
+    }
+
+    /// The options as given, for the commands a message suggests.
+    pub fn as_args(&self) -> String {
+        match (&self.url_base, &self.stack_outputs, &self.stack) {
+            (Some(url), _, _) => format!("--url-base {url}"),
+            (_, Some(path), _) => format!("--stack-outputs {}", path.display()),
+            (_, _, Some(name)) => match &self.region {
+                Some(region) => format!("--stack {name} --region {region}"),
+                None => format!("--stack {name}"),
+            },
+            (None, None, None) => String::new(),
+        }
     }
 }
 

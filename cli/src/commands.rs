@@ -9,12 +9,13 @@ use serde_json::json;
 
 use crate::api::ManagementApi;
 use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
+use crate::doctor::{self, Finding, Verdict};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
 use crate::stack::{
-    Endpoints, StackOutputs, DEDUP_TABLE_OUTPUT, DEDUP_TTL_SECONDS_OUTPUT, EVENT_BUS_OUTPUT,
-    EVENT_SOURCE_OUTPUT,
+    Endpoints, StackOutputs, ALARM_NAMES_OUTPUT, DEDUP_TABLE_OUTPUT, DEDUP_TTL_SECONDS_OUTPUT,
+    EVENT_BUS_OUTPUT, EVENT_SOURCE_OUTPUT, METRICS_NAMESPACE_OUTPUT,
 };
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
@@ -63,6 +64,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Reconcile { api, target, since, until, dry_run } => {
             let summary = reconcile(&api, &target, since, until, dry_run).await?;
             out.reconciled(&summary, dry_run);
+        }
+        Command::Doctor { api, target, token_env } => {
+            let findings = doctor(&api, &target, &token_env).await?;
+            out.findings(&findings);
+            let problems = findings.iter().filter(|f| f.verdict == Verdict::Problem).count();
+            if problems > 0 {
+                return Err(CliError::Unhealthy(problems));
+            }
+            out.done("no problem found");
         }
         Command::Send {
             webhook_type,
@@ -114,19 +124,28 @@ async fn prepare(change: &Change) -> Result<(ManagementApi, Endpoints), CliError
 }
 
 async fn resolve(target: &Target) -> Result<Endpoints, CliError> {
-    match (&target.url_base, &target.stack_outputs, &target.stack) {
-        (Some(url), _, _) => Endpoints::from_api_base(url),
-        (_, Some(path), _) => StackOutputs::from_file(path)?.endpoints(),
-        (_, _, Some(name)) => StackOutputs::from_stack(name, target.region.as_deref())
-            .await?
-            .endpoints()
-            .map_err(|e| CliError::Stack(e.to_string())),
-        (None, None, None) => Err(CliError::Input(
+    Ok(locate(target).await?.0)
+}
+
+/// The stack's URLs, and its outputs when they were read (not with `--url-base`).
+async fn locate(target: &Target) -> Result<(Endpoints, Option<StackOutputs>), CliError> {
+    if let Some(url) = &target.url_base {
+        return Ok((Endpoints::from_api_base(url)?, None));
+    }
+    let outputs = StackOutputs::load(
+        target.stack_outputs.as_deref(),
+        target.stack.as_deref(),
+        target.region.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| {
+        CliError::Input(
             "name the stack with --url-base, --stack-outputs or --stack (`callback-url \
              --new-token` alone makes a token without one)"
                 .into(),
-        )),
-    }
+        )
+    })?;
+    Ok((outputs.endpoints()?, Some(outputs)))
 }
 
 /// A secret from the environment: never from the command line, where `ps` and shell history
@@ -178,6 +197,44 @@ fn check_token(token: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Every check of `doctor`, in the order printed.
+async fn doctor(api: &ApiArgs, target: &Target, token_env: &str) -> Result<Vec<Finding>, CliError> {
+    let (endpoints, outputs) = locate(target).await?;
+    let config = connect(api)?.get().await?;
+    let token = variable(token_env, "").ok();
+    if let Some(token) = &token {
+        check_token(token)?;
+    }
+    let stack_args = target.as_args();
+    let subject = doctor::Subject {
+        config: &config,
+        endpoints: &endpoints,
+        stack_args: &stack_args,
+        callback_token: token.as_deref(),
+    };
+    let mut findings = doctor::receivers(&subject).await;
+    let monitored = outputs
+        .as_ref()
+        .and_then(|o| Some((o, o.get(ALARM_NAMES_OUTPUT)?, o.get(METRICS_NAMESPACE_OUTPUT)?)));
+    let Some((outputs, alarm_names, namespace)) = monitored else {
+        findings.push(Finding::not_checked(
+            "alarms and reconcile",
+            "the stack's outputs name none (a stack deployed without SAM, or named by \
+             --url-base)",
+        ));
+        return Ok(findings);
+    };
+    let aws = match &outputs.deployed {
+        Some(deployed) => deployed.aws.clone(),
+        None => sendblue_webhooks::app::sdk_config().await,
+    };
+    let alarm_names: Vec<String> = alarm_names.split(',').map(str::to_owned).collect();
+    findings.extend(doctor::alarms(&aws, &alarm_names).await);
+    let parameters = outputs.deployed.as_ref().map(|d| &d.parameters);
+    findings.push(doctor::reconcile(&aws, namespace, parameters).await);
+    Ok(findings)
+}
+
 /// One reconciliation run over `since..until`, with the function's own code.
 async fn reconcile(
     api: &ApiArgs,
@@ -188,16 +245,19 @@ async fn reconcile(
 ) -> Result<Summary, CliError> {
     let messages = HttpMessagesApi::new(&api.api_base, api_keys()?)
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let outputs = match (&target.stack_outputs, &target.stack) {
-        (Some(path), _) => StackOutputs::from_file(path)?,
-        (None, Some(name)) => StackOutputs::from_stack(name, target.region.as_deref()).await?,
-        (None, None) => unreachable!("clap requires one of --stack-outputs and --stack"),
-    };
+    let stack = (target.stack_outputs.as_deref(), target.stack.as_deref());
+    let outputs = StackOutputs::load(stack.0, stack.1, target.region.as_deref())
+        .await?
+        .expect("clap requires one of --stack-outputs and --stack");
     let dedup_ttl_seconds = outputs.required(DEDUP_TTL_SECONDS_OUTPUT)?;
     let dedup_ttl_seconds = dedup_ttl_seconds.parse().map_err(|_| {
         CliError::Input(format!("{DEDUP_TTL_SECONDS_OUTPUT} {dedup_ttl_seconds:?} is no number"))
     })?;
-    let aws = sendblue_webhooks::app::sdk_config().await;
+    // The stack's own region when CloudFormation was asked, not the default one.
+    let aws = match &outputs.deployed {
+        Some(deployed) => deployed.aws.clone(),
+        None => sendblue_webhooks::app::sdk_config().await,
+    };
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         outputs.required(DEDUP_TABLE_OUTPUT)?,
@@ -492,6 +552,25 @@ impl Output {
         }
         if dry_run {
             println!("dry run: nothing written");
+        }
+    }
+
+    fn findings(&self, findings: &[Finding]) {
+        if self.json {
+            let problems = findings.iter().filter(|f| f.verdict == Verdict::Problem).count();
+            return println!("{}", json!({ "findings": findings, "problems": problems }));
+        }
+        for finding in findings {
+            let mark = match finding.verdict {
+                Verdict::Ok => "ok",
+                Verdict::Problem => "problem",
+                Verdict::NotChecked => "skipped",
+            };
+            let line = format!("{mark:<8} {}: {}", finding.subject, finding.detail);
+            match &finding.fix {
+                Some(fix) => println!("{line}; fix: {fix}"),
+                None => println!("{line}"),
+            }
         }
     }
 

@@ -24,6 +24,9 @@ pub enum CliError {
     /// AWS CloudFormation could not give the stack's outputs.
     #[error("could not read the stack outputs: {0}")]
     Stack(String),
+    /// `doctor` found problems (each printed with its fix).
+    #[error("{0} problem(s) found; each line marked `problem` says how to fix it")]
+    Unhealthy(usize),
 }
 
 impl CliError {
@@ -36,6 +39,7 @@ impl CliError {
             CliError::Mismatch(_) => 6,
             CliError::Delivery(_) => 7,
             CliError::Stack(_) => 8,
+            CliError::Unhealthy(_) => 9,
         })
     }
 

@@ -3,6 +3,7 @@
 mod api;
 mod args;
 mod commands;
+mod doctor;
 mod error;
 mod http;
 mod plan;

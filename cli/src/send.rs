@@ -103,19 +103,27 @@ async fn attempt(http: &reqwest::Client, delivery: &Delivery<'_>, number: u32) -
     }
 }
 
-/// Whether the receiver at `url` accepts `secret`, asked without side effects: the body `[]` is
-/// refused by every receiver (400, nothing stored or forwarded) once the secret is accepted,
-/// and the secret is checked first (401).
-pub async fn accepts_secret(url: &str, secret: &str) -> Result<bool, CliError> {
-    let response = crate::http::client(Duration::from_secs(SENDBLUE_TIMEOUT_SECS))?
+/// The status the receiver at `url` answers to a probe that has no side effects: the body `[]`
+/// is refused by every receiver (400, nothing stored or forwarded) once the secret (or the
+/// URL's token) is accepted, and the secret is checked first (401).
+pub async fn probe(url: &str, secret: Option<&str>) -> Result<u16, CliError> {
+    let mut request = crate::http::client(Duration::from_secs(PROBE_TIMEOUT_SECS))?
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(SECRET_HEADER, secret)
-        .body("[]")
-        .send()
-        .await
-        .map_err(|e| CliError::network(&e))?;
-    match response.status().as_u16() {
+        .body("[]");
+    if let Some(secret) = secret {
+        request = request.header(SECRET_HEADER, secret);
+    }
+    let response = request.send().await.map_err(|e| CliError::network(&e))?;
+    Ok(response.status().as_u16())
+}
+
+/// Long enough for a cold start, well short of Sendblue's 45 s.
+const PROBE_TIMEOUT_SECS: u64 = 20;
+
+/// Whether the receiver at `url` accepts `secret`, asked with [`probe`].
+pub async fn accepts_secret(url: &str, secret: &str) -> Result<bool, CliError> {
+    match probe(url, Some(secret)).await? {
         400 => Ok(true),
         401 => Ok(false),
         status => Err(CliError::Mismatch(format!(

@@ -20,6 +20,9 @@ pub const DEDUP_TABLE_OUTPUT: &str = "DedupTableName";
 pub const DEDUP_TTL_SECONDS_OUTPUT: &str = "DedupTtlSeconds";
 pub const EVENT_BUS_OUTPUT: &str = "EventBusName";
 pub const EVENT_SOURCE_OUTPUT: &str = "EventSource";
+/// The outputs `doctor` reads CloudWatch by (absent from a stack deployed without SAM).
+pub const ALARM_NAMES_OUTPUT: &str = "AlarmNames";
+pub const METRICS_NAMESPACE_OUTPUT: &str = "MetricsNamespace";
 
 /// The output holding `webhook_type`'s URL: `ReceiveUrl`, `TypingIndicatorUrl`, …, and
 /// `StatusCallbackUrlBase` (a token is appended to it).
@@ -216,9 +219,34 @@ struct Output {
 pub struct StackOutputs {
     source: String,
     values: HashMap<String, String>,
+    /// Set when CloudFormation was asked (`--stack`), not for a file.
+    pub deployed: Option<Deployed>,
+}
+
+/// A stack as CloudFormation has it: its parameters, and the AWS configuration of its region,
+/// where `doctor` and `reconcile` ask further.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub aws: aws_config::SdkConfig,
+    /// As deployed (a `NoEcho` parameter reads `****`).
+    pub parameters: HashMap<String, String>,
 }
 
 impl StackOutputs {
+    /// The outputs `--stack-outputs FILE` or `--stack NAME` (in `region`) names, if either
+    /// was given.
+    pub async fn load(
+        file: Option<&Path>,
+        stack: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Option<Self>, CliError> {
+        match (file, stack) {
+            (Some(path), _) => Self::from_file(path).map(Some),
+            (None, Some(name)) => Self::from_stack(name, region).await.map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Reads the JSON list of outputs that `sam list stack-outputs --output json` and
     /// `scripts/deploy-cargo-lambda.sh` print.
     pub fn from_file(path: &Path) -> Result<Self, CliError> {
@@ -228,7 +256,7 @@ impl StackOutputs {
             CliError::Input(format!("{}: not a list of stack outputs ({e})", path.display()))
         })?;
         let values = outputs.into_iter().map(|o| (o.output_key, o.output_value)).collect();
-        Ok(Self { source: path.display().to_string(), values })
+        Ok(Self { source: path.display().to_string(), values, deployed: None })
     }
 
     /// Asks CloudFormation for the stack's outputs, with the standard AWS configuration chain
@@ -252,18 +280,31 @@ impl StackOutputs {
                 let reason = aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string();
                 CliError::Stack(format!("{source}: {reason}"))
             })?;
-        let values = answer
-            .stacks()
+        let stacks = answer.stacks();
+        let values = stacks
             .iter()
             .flat_map(|stack| stack.outputs())
             .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())));
-        Ok(Self { source, values: values.collect() })
+        let parameters = stacks
+            .iter()
+            .flat_map(|stack| stack.parameters())
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())));
+        let deployed = Deployed { aws, parameters: parameters.collect() };
+        Ok(Self { source, values: values.collect(), deployed: Some(deployed) })
     }
 
     /// The receivers' URLs.
     pub fn endpoints(&self) -> Result<Endpoints, CliError> {
         let outputs = self.values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Endpoints::from_outputs(&outputs, &self.source)
+        Endpoints::from_outputs(&outputs, &self.source).map_err(|e| match self.deployed {
+            Some(_) => CliError::Stack(e.to_string()),
+            None => e,
+        })
+    }
+
+    /// One output, if the stack has it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
     }
 
     /// One output the command cannot do without.
