@@ -12,8 +12,8 @@ use sendblue_webhooks::reconcile::messages_api::checked_api_base;
 
 /// The Sendblue side of the deployed receivers.
 ///
-/// Registers their URLs, rotates the secret, prints the status-callback URL, and delivers test
-/// events as Sendblue does. Sendblue's API keys come from SENDBLUE_API_KEY_ID and
+/// Registers their URLs, rotates the secret, prints the status-callback URL, checks that the
+/// integration works, and delivers test events as Sendblue does. Sendblue's API keys come from SENDBLUE_API_KEY_ID and
 /// SENDBLUE_API_SECRET_KEY; the secrets it registers and the callback tokens, from variables
 /// named by its options, never from the command line, where `ps` and shell history keep them.
 ///

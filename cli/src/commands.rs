@@ -219,8 +219,8 @@ async fn doctor(api: &ApiArgs, target: &Target, token_env: &str) -> Result<Vec<F
     let Some((outputs, alarm_names, namespace)) = monitored else {
         findings.push(Finding::not_checked(
             "alarms and reconcile",
-            "the stack's outputs name none (a stack deployed without SAM, or named by \
-             --url-base)",
+            "the stack's outputs name none (a stack deployed without SAM or before this \
+             version, or named by --url-base)",
         ));
         return Ok(findings);
     };

@@ -213,19 +213,19 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
 
     // A reconcile run a minute ago, as its EMF line becomes metrics.
     let minute_ms = (sendblue_webhooks::time::now_ms() / 60_000 - 1) * 60_000;
-    let datum = |name: &str| {
+    let datum = |name: &str, value: f64| {
         MetricDatum::builder()
             .metric_name(name)
             .dimensions(Dimension::builder().name("Function").value("reconcile").build())
             .timestamp(DateTime::from_millis(minute_ms as i64))
-            .value(0.0)
+            .value(value)
             .build()
     };
     cloudwatch
         .put_metric_data()
         .namespace(&namespace)
-        .metric_data(datum("Records"))
-        .metric_data(datum("ApiErrors"))
+        .metric_data(datum("Records", 0.0))
+        .metric_data(datum("ApiErrors", 0.0))
         .send()
         .await
         .unwrap();
@@ -247,4 +247,38 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
         readme.unwrap().contains(&format!("```text\n{transcript}```")),
         "docs/cli.md's doctor transcript is not what the CLI prints now:\n{transcript}"
     );
+
+    // That run failed on Sendblue's API after all (its ApiErrors is 1).
+    let failed = datum("ApiErrors", 1.0);
+    cloudwatch.put_metric_data().namespace(&namespace).metric_data(failed).send().await.unwrap();
+    let run = cli(&doctor, &env).await;
+    let expected = format!("problem  reconcile: the last run, at {ran_at}, failed on Sendblue's");
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+
+    // A stack whose schedule is off, and one of whose alarms is gone.
+    let off = format!("{stack_name}-off");
+    let template = json!({
+        "Parameters": {"ReconcileSchedule": {"Type": "String"}},
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "ApiBaseUrl": {"Value": receivers.url_base()},
+            "AlarmNames": {"Value": format!("{},{off}-Gone", alarm_names[1])},
+            "MetricsNamespace": {"Value": namespace},
+        }
+    });
+    aws_sdk_cloudformation::Client::new(&aws)
+        .create_stack()
+        .stack_name(&off)
+        .template_body(template.to_string())
+        .parameters(parameter("ReconcileSchedule", "DISABLED"))
+        .send()
+        .await
+        .unwrap();
+    let run = cli(&["doctor", "--stack", &off], &env).await;
+    assert_eq!(run.code, 9, "{run:?}");
+    let found = problems(&run);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].starts_with(&format!("problem  alarms: not found: {off}-Gone")), "{found:?}");
+    assert!(found[1].contains("reconcile: its schedule is disabled"), "{found:?}");
+    assert!(found[1].ends_with("fix: deploy with ReconcileSchedule=ENABLED"), "{found:?}");
 }
