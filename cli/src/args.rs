@@ -174,7 +174,7 @@ pub struct ReconcileTarget {
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// With --stack: the stack's AWS region (default: AWS_REGION, else the profile's region).
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", requires = "stack", conflicts_with = "stack_outputs")]
     pub region: Option<String>,
 }
 
@@ -216,7 +216,7 @@ pub struct Target {
     pub stack: Option<String>,
     /// With --stack: the stack's AWS region (default: AWS_REGION, else the profile's region,
     /// as the AWS CLI finds it).
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", requires = "stack", conflicts_with_all = ["url_base", "stack_outputs"])]
     pub region: Option<String>,
 }
 

@@ -245,3 +245,18 @@ async fn the_stack_is_read_from_cloudformation() {
     assert_eq!(run.code, 8, "{run:?}");
     assert!(run.stderr.contains("in region eu-west-1"), "{run:?}");
 }
+
+#[tokio::test]
+async fn a_region_is_refused_unless_the_stack_is_read_from_cloudformation() {
+    let outputs = scratch_file("region-outputs.json", "[]");
+    for args in [
+        vec!["callback-url", "--url-base", STACK, "--region", "eu-west-1"],
+        vec!["callback-url", "--stack-outputs", &outputs, "--region", "eu-west-1"],
+        vec!["reconcile", "--since", "1h", "--stack-outputs", &outputs, "--region", "eu-west-1"],
+        vec!["doctor", "--region", "eu-west-1"],
+    ] {
+        let run = cli(&args, &[]).await;
+        assert_eq!(run.code, 2, "{args:?} ignored --region: {run:?}");
+        assert!(run.stderr.contains("--region"), "{run:?}");
+    }
+}
