@@ -42,10 +42,26 @@ pub fn output_key(webhook_type: WebhookType) -> String {
 }
 
 /// One stack's receiver URLs, one per webhook type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Endpoints {
     /// In `WebhookType::ALL` order; the status callback's without the trailing `/`.
-    urls: Vec<(WebhookType, String)>,
+    urls: Vec<Endpoint>,
+}
+
+/// One receiver's URL, as given and as compared (parsed once: every URL here passed [`checked`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Endpoint {
+    webhook_type: WebhookType,
+    url: String,
+    place: Place,
+}
+
+impl Endpoint {
+    fn new(webhook_type: WebhookType, url: String) -> Result<Self, CliError> {
+        let place = Place::parse(&url)
+            .ok_or_else(|| CliError::Input(format!("{url}: not a URL with a host")))?;
+        Ok(Self { webhook_type, url, place })
+    }
 }
 
 impl Endpoints {
@@ -55,8 +71,9 @@ impl Endpoints {
         let url = checked(url)?.trim_end_matches('/');
         let base =
             if url.ends_with("/sendblue") { url.to_owned() } else { format!("{url}/sendblue") };
-        let urls = WebhookType::ALL.map(|t| (t, format!("{base}/{}", t.binary_name())));
-        Ok(Self { urls: urls.to_vec() })
+        let urls =
+            WebhookType::ALL.map(|t| Endpoint::new(t, format!("{base}/{}", t.binary_name())));
+        Ok(Self { urls: urls.into_iter().collect::<Result<_, _>>()? })
     }
 
     /// From a stack's outputs (key to value): the URL output of every type, or else the HTTP
@@ -84,23 +101,25 @@ impl Endpoints {
                 WebhookType::StatusCallback => url.trim_end_matches('/'),
                 _ => url,
             };
-            Ok((webhook_type, url.to_owned()))
+            Endpoint::new(webhook_type, url.to_owned())
         };
         Ok(Self { urls: found.into_iter().map(url_of).collect::<Result<_, CliError>>()? })
     }
 
     /// The URL Sendblue must call for `webhook_type` (for status callbacks, before the token).
     pub fn url_of(&self, webhook_type: WebhookType) -> &str {
-        let (_, url) =
-            self.urls.iter().find(|(t, _)| *t == webhook_type).expect("every type has a URL");
-        url
+        &self.endpoint(webhook_type).url
+    }
+
+    fn endpoint(&self, webhook_type: WebhookType) -> &Endpoint {
+        self.urls.iter().find(|e| e.webhook_type == webhook_type).expect("every type has a URL")
     }
 
     /// Whether `url` is this stack's current URL for `webhook_type` (compared parsed: scheme,
     /// host, port and path segments, so that a trailing `/` or a letter's case in the host
     /// makes no difference).
     pub fn is_url_of(&self, webhook_type: WebhookType, url: &str) -> bool {
-        Place::parse(url).is_some_and(|url| Place::parse(self.url_of(webhook_type)) == Some(url))
+        Place::parse(url).is_some_and(|url| self.endpoint(webhook_type).place == url)
     }
 
     /// Whether `url` is provably this stack's, so that removing it can never touch somebody
@@ -111,8 +130,8 @@ impl Endpoints {
     /// a current URL.
     pub fn contains(&self, url: &str) -> bool {
         let Some(url) = Place::parse(url) else { return false };
-        self.urls.iter().filter_map(|(_, ours)| Place::parse(ours)).any(|ours| {
-            ours == url
+        self.urls.iter().map(|e| &e.place).any(|ours| {
+            *ours == url
                 || match ours.owned_host() {
                     Some(OwnedHost::FunctionUrl) => ours.same_origin(&url),
                     Some(OwnedHost::HttpApi) => {
@@ -129,10 +148,7 @@ impl Endpoints {
     /// somebody else's, so it is never removed, only named.
     pub fn shares_host_with(&self, url: &str) -> bool {
         let Some(url) = Place::parse(url) else { return false };
-        self.urls
-            .iter()
-            .filter_map(|(_, ours)| Place::parse(ours))
-            .any(|ours| ours.owned_host().is_none() && ours.same_origin(&url))
+        self.urls.iter().any(|e| e.place.owned_host().is_none() && e.place.same_origin(&url))
     }
 }
 
