@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StateValue};
 use sendblue_webhooks::WebhookType;
@@ -127,14 +126,7 @@ async fn receivers_that_do_not_run_are_named() {
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
-    let endpoint = std::env::var("SENDBLUE_TEST_MOTO_ENDPOINT")
-        .expect("SENDBLUE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh");
-    let aws = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(&endpoint)
-        .load()
-        .await;
+    let (endpoint, aws) = moto().await;
     let (receivers, sendblue, token) = healthy().await;
     let stack_name = format!("doctor-test-{}", std::process::id());
     let namespace = format!("SendblueWebhooks/{stack_name}");

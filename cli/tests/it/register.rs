@@ -339,24 +339,40 @@ async fn where_sendblue_drops_contact_createds_secret_the_read_back_says_what_to
     assert!(again.stderr.contains("registered without a secret"), "{}", again.stderr);
 }
 
+/// Sendblue with `account`, where the receivers' contact_created URL is registered bare (as
+/// this tool did before Sendblue took secrets for the type); and that URL.
+async fn with_bare_contact_created(
+    receivers: &Receivers,
+    mut account: Account,
+) -> (FakeSendblue, String) {
+    let url = format!("{}/contact-created", receivers.url_base());
+    account.webhooks.insert("contact_created".into(), vec![json!(url.clone())]);
+    (FakeSendblue::start(account).await, url)
+}
+
+async fn rotate_contact_created(
+    sendblue: &FakeSendblue,
+    receivers: &Receivers,
+    new_secret: &str,
+) -> Run {
+    let api = api_env(&sendblue.api_base());
+    let base = receivers.url_base();
+    let args = ["rotate-secret", "--url-base", &base, "--types", "contact_created"];
+    cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", new_secret)])).await
+}
+
 #[tokio::test]
 async fn rotate_secret_gives_a_bare_contact_created_webhook_its_own_secret_from_its_own_list() {
     // The stack's contact_created receiver has its own list (ContactCreatedSecrets): the
     // others' secret does not open it, and the probe says which parameter to deploy.
     let receivers = Receivers::start_split("main-secret", "contact-new", &"t".repeat(32)).await;
-    let url = format!("{}/contact-created", receivers.url_base());
-    let mut account = busy_account();
-    account.webhooks.insert("contact_created".into(), vec![json!(url.clone())]);
-    let sendblue = FakeSendblue::start(account).await;
-    let api = api_env(&sendblue.api_base());
-    let base = receivers.url_base();
-    let args = ["rotate-secret", "--url-base", &base, "--types", "contact_created"];
+    let (sendblue, url) = with_bare_contact_created(&receivers, busy_account()).await;
 
-    let refused = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "main-secret")])).await;
+    let refused = rotate_contact_created(&sendblue, &receivers, "main-secret").await;
     assert_eq!(refused.code, 6, "{refused:?}");
     assert!(refused.stderr.contains("ContactCreatedSecrets=<old>,<new>"), "{}", refused.stderr);
 
-    let run = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "contact-new")])).await;
+    let run = rotate_contact_created(&sendblue, &receivers, "contact-new").await;
     assert_eq!(run.code, 0, "{run:?}");
     let account = sendblue.account();
     assert_eq!(account.writes(), ["PUT"]);
@@ -367,14 +383,9 @@ async fn rotate_secret_gives_a_bare_contact_created_webhook_its_own_secret_from_
 #[tokio::test]
 async fn rotate_secret_where_sendblue_drops_contact_createds_secret_never_posts_it_again() {
     let receivers = Receivers::start("contact-new", &"t".repeat(32)).await;
-    let url = format!("{}/contact-created", receivers.url_base());
-    let mut account = Account { contact_created_bare_only: true, ..busy_account() };
-    account.webhooks.insert("contact_created".into(), vec![json!(url.clone())]);
-    let sendblue = FakeSendblue::start(account).await;
-    let api = api_env(&sendblue.api_base());
-    let base = receivers.url_base();
-    let args = ["rotate-secret", "--url-base", &base, "--types", "contact_created"];
-    let run = cli(&args, &with(&api, &[("SENDBLUE_NEW_WEBHOOK_SECRET", "contact-new")])).await;
+    let account = Account { contact_created_bare_only: true, ..busy_account() };
+    let (sendblue, url) = with_bare_contact_created(&receivers, account).await;
+    let run = rotate_contact_created(&sendblue, &receivers, "contact-new").await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("dropped the secret of contact_created"), "{}", run.stderr);
     let account = sendblue.account();

@@ -3,7 +3,6 @@
 
 use crate::support::receivers::{Behaviour, Receivers, ScriptedReceiver};
 use crate::support::*;
-use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 use sendblue_webhooks::WebhookType;
 
 const SECRET: &str = "local-dev-secret";
@@ -203,14 +202,7 @@ async fn the_stack_is_read_from_an_outputs_file() {
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn the_stack_is_read_from_cloudformation() {
-    let endpoint = std::env::var("SENDBLUE_TEST_MOTO_ENDPOINT")
-        .expect("SENDBLUE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh");
-    let aws = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(&endpoint)
-        .load()
-        .await;
+    let (endpoint, aws) = moto().await;
     let stack_name = format!("cli-test-{}", std::process::id());
     let template = serde_json::json!({
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},

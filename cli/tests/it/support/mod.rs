@@ -94,3 +94,19 @@ pub fn sample_body(function: &str) -> String {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event["body"].as_str().unwrap().to_owned()
 }
+
+/// moto's endpoint (started by scripts/test.sh) and an AWS configuration that talks to it.
+pub async fn moto() -> (String, aws_config::SdkConfig) {
+    use aws_config::{BehaviorVersion, Region};
+    let endpoint = std::env::var("SENDBLUE_TEST_MOTO_ENDPOINT")
+        .expect("SENDBLUE_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let credentials =
+        aws_sdk_cloudformation::config::Credentials::new("test", "test", None, None, "tests");
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(&endpoint)
+        .load()
+        .await;
+    (endpoint, aws)
+}
