@@ -154,8 +154,9 @@ fn registration(
         Some(secret) if webhook_type == WebhookType::ContactCreated => {
             findings.push(Finding::ok(
                 name,
-                "registered without a secret of its own (an account whose API drops it): \
-                 deliveries carry the account's globalSecret",
+                "registered without a secret of its own, so deliveries carry the account's \
+                 globalSecret (where the account's API keeps one, `rotate-secret --types \
+                 contact_created` gives it its own)",
             ));
             Some(Sent::Secret(secret))
         }
