@@ -274,3 +274,32 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
     assert!(found[1].contains("reconcile: its schedule is disabled"), "{found:?}");
     assert!(found[1].ends_with("fix: deploy with ReconcileSchedule=ENABLED"), "{found:?}");
 }
+
+#[tokio::test]
+async fn a_bare_contact_created_is_probed_with_the_global_secret_and_any_other_bare_url_is_a_problem(
+) {
+    let (receivers, sendblue, _) = healthy().await;
+    let api = api_env(&sendblue.api_base());
+    let base = receivers.url_base();
+    {
+        // An account whose API dropped contact_created's secret, its globalSecret in that
+        // receiver's own list; and a receive URL someone registered bare by hand.
+        let mut account = sendblue.account();
+        account.global_secret = Some(CONTACT_SECRET.into());
+        account
+            .webhooks
+            .insert("contact_created".into(), vec![json!(format!("{base}/contact-created"))]);
+        account.webhooks.insert("receive".into(), vec![json!(format!("{base}/receive"))]);
+    }
+    let run = cli(&["doctor", "--url-base", &base], &with(&api, &[])).await;
+    assert_eq!(run.code, 9, "{run:?}");
+    assert!(run
+        .stdout
+        .contains("ok       contact_created: registered without a secret of its own"));
+    assert!(run.stdout.contains("ok       contact_created receiver: runs, and accepts the secret"));
+    let found = problems(&run);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].starts_with("problem  receive: registered without a secret of its own"));
+    assert!(found[0].contains("rotate-secret --url-base"), "{found:?}");
+    assert!(found[1].starts_with("problem  receive receiver: refuses the secret Sendblue sends it"));
+}
