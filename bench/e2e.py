@@ -36,6 +36,7 @@ import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
 from runtime_api import RuntimeApi  # noqa: E402
+from template_shape import dedup_table_keys  # noqa: E402
 
 KEY_FIELDS = ("message_handle", "call_id", "contact_id")
 
@@ -129,9 +130,7 @@ def aws_environment(dynamodb, moto):
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     table, bus = f"bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
     session.client("dynamodb", endpoint_url=dynamodb).create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        TableName=table, BillingMode="PAY_PER_REQUEST", **dedup_table_keys())
     session.client("events", endpoint_url=moto).create_event_bus(Name=bus)
     return {
         "DEDUP_TABLE_NAME": table, "EVENT_BUS_NAME": bus,

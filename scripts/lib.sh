@@ -17,7 +17,7 @@ ensure_moto() {
   ensure_venv
   [ -x "$tools/venv/bin/moto_server" ] && return
   log "installing moto[server] into .tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' 'jsonschema>=4.18,<5'
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7'
 }
 
 # cargo-lambda from PyPI: `cargo lambda watch|invoke|build`.

@@ -22,6 +22,7 @@ import boto3
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from runtime_api import RuntimeApi  # noqa: E402
+from template_shape import dedup_table_keys  # noqa: E402
 
 BINARY = ROOT / "target" / "debug" / "receive"
 # Long enough for a fresh process to start and answer within it on a loaded 2-core machine.
@@ -53,9 +54,7 @@ class KilledAfterTheClaim(unittest.TestCase):
         suffix = uuid.uuid4().hex[:12]
         self.table, self.bus = f"crash-{suffix}", f"crash-{suffix}"
         self.dynamodb.create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+            TableName=self.table, BillingMode="PAY_PER_REQUEST", **dedup_table_keys())
         events.create_event_bus(Name=self.bus)
         self.queue_url = self.sqs.create_queue(QueueName=f"crash-{suffix}")["QueueUrl"]
         events.put_rule(Name="all", EventBusName=self.bus, EventPattern='{"source":["sendblue"]}')

@@ -170,7 +170,11 @@ class DeployWithCargoLambda(unittest.TestCase):
 
     def test_4_table_bus_and_archive_are_the_templates(self):
         table = self.after_first["table"]
-        self.assertEqual(table["table"]["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
+        template, matches = decode(str(ROOT / "template.yaml"))
+        assert not matches, matches
+        declared = template["Resources"]["DedupTable"]["Properties"]
+        self.assertEqual(table["table"]["KeySchema"], declared["KeySchema"])
+        self.assertEqual(table["table"]["AttributeDefinitions"], declared["AttributeDefinitions"])
         self.assertEqual(table["table"]["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
         self.assertTrue(table["table"]["DeletionProtectionEnabled"])
         self.assertEqual((table["ttl"]["TimeToLiveStatus"], table["ttl"]["AttributeName"]), ("ENABLED", "expires_at"))

@@ -16,11 +16,11 @@ import unittest
 import uuid
 
 import boto3
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from runtime_api import RuntimeApi  # noqa: E402
+from template_shape import dedup_table_keys, load_template  # noqa: E402
 
 BINARIES = ROOT / "target" / "debug"
 SECRET = "local-dev-secret"
@@ -120,19 +120,6 @@ class RefusesToStart(unittest.TestCase):
                 self.assertNotIn(SECRET, stderr)
 
 
-class TemplateLoader(yaml.SafeLoader):
-    """Reads template.yaml's short forms (`!Ref X`, `!Sub ...`) as {"Ref": X}, {"Sub": ...}."""
-
-
-TemplateLoader.add_multi_constructor(
-    "!",
-    lambda loader, tag, node: {tag[1:]: (
-        loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
-        else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
-        else loader.construct_mapping(node))},
-)
-
-
 def our_alarm_metrics(template):
     """(alarm, metric name, {dimension: value}) for every alarm on the functions' namespace."""
     found = []
@@ -158,9 +145,7 @@ class MetricsAsEmitted(unittest.TestCase):
         suffix = uuid.uuid4().hex[:12]
         self.table, self.bus = f"metrics-{suffix}", f"metrics-{suffix}"
         session.client("dynamodb", endpoint_url=self.dynamodb_url).create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+            TableName=self.table, BillingMode="PAY_PER_REQUEST", **dedup_table_keys())
         session.client("events", endpoint_url=self.moto_url).create_event_bus(Name=self.bus)
 
     def test_the_alarms_read_what_the_functions_print(self):
@@ -188,7 +173,7 @@ class MetricsAsEmitted(unittest.TestCase):
             {values[0] for name, dims, values in emitted if dims == ("Outcome",)},
             {"forwarded", "duplicate", "unauthorized", "bad_body"})
 
-        template = yaml.load((ROOT / "template.yaml").read_text(), Loader=TemplateLoader)
+        template = load_template()
         shapes = {(name, dims) for name, dims, _ in emitted}
         watched = our_alarm_metrics(template)
         self.assertTrue(watched)

@@ -4,6 +4,7 @@
 
 pub mod messages_api;
 pub mod proxy;
+pub mod template_table;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,9 +13,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::BillingMode;
 use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
 use lambda_http::{Body, Request};
@@ -293,27 +292,16 @@ impl Emulators {
         }
     }
 
-    /// A dedup table as the template creates it: partition key `pk` (S).
+    /// A dedup table with the keys `template.yaml` gives the deployed one.
     pub async fn create_table(&self) -> String {
         let name = unique("dedup");
+        let shape = template_table::dedup_table();
         self.setup_dynamodb
             .create_table()
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
+            .set_attribute_definitions(Some(shape.attributes))
+            .set_key_schema(Some(shape.key_schema))
             .send()
             .await
             .expect("create table");
