@@ -30,30 +30,30 @@ pub fn dedup_table() -> TableShape {
 fn shape_of(text: &str, name: &str) -> TableShape {
     let documents = YamlLoader::load_from_str(text).expect("template.yaml is YAML");
     let properties = &documents[0]["Resources"][name]["Properties"];
-    let field = |entry: &Yaml, key: &str| -> String {
-        entry[key].as_str().unwrap_or_else(|| panic!("{name}: {key} is not text")).to_owned()
+    // Each entry's AttributeName with one other field of it.
+    let named = |list: &str, field: &str| -> Vec<(String, String)> {
+        let text = |entry: &Yaml, key: &str| -> String {
+            let value = entry[key].as_str();
+            value.unwrap_or_else(|| panic!("{name}: {list}: {key} is not text")).to_owned()
+        };
+        let entries = properties[list].as_vec().unwrap_or_else(|| panic!("{name}: no {list}"));
+        entries.iter().map(|e| (text(e, "AttributeName"), text(e, field))).collect()
     };
-    let list = |key: &str| -> Vec<Yaml> {
-        properties[key].as_vec().unwrap_or_else(|| panic!("{name}: no {key} list")).clone()
-    };
-    let attributes = list("AttributeDefinitions")
-        .iter()
-        .map(|a| {
-            AttributeDefinition::builder()
-                .attribute_name(field(a, "AttributeName"))
-                .attribute_type(ScalarAttributeType::from(field(a, "AttributeType").as_str()))
-                .build()
-                .expect("name and type")
+    let attributes = named("AttributeDefinitions", "AttributeType")
+        .into_iter()
+        .map(|(attribute, kind)| {
+            let kind = ScalarAttributeType::from(kind.as_str());
+            let built =
+                AttributeDefinition::builder().attribute_name(attribute).attribute_type(kind);
+            built.build().expect("name and type")
         })
         .collect();
-    let key_schema = list("KeySchema")
-        .iter()
-        .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(field(k, "AttributeName"))
-                .key_type(KeyType::from(field(k, "KeyType").as_str()))
-                .build()
-                .expect("name and key type")
+    let key_schema = named("KeySchema", "KeyType")
+        .into_iter()
+        .map(|(attribute, key)| {
+            let key = KeyType::from(key.as_str());
+            let built = KeySchemaElement::builder().attribute_name(attribute).key_type(key);
+            built.build().expect("name and key type")
         })
         .collect();
     TableShape { attributes, key_schema }
