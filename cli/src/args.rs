@@ -13,9 +13,10 @@ use sendblue_webhooks::reconcile::messages_api::checked_api_base;
 /// The Sendblue side of the deployed receivers.
 ///
 /// Registers their URLs, rotates the secret, prints the status-callback URL, checks that the
-/// integration works, and delivers test events as Sendblue does. Sendblue's API keys come from SENDBLUE_API_KEY_ID and
-/// SENDBLUE_API_SECRET_KEY; the secrets it registers and the callback tokens, from variables
-/// named by its options, never from the command line, where `ps` and shell history keep them.
+/// integration works, and delivers test events as Sendblue does. Sendblue's API keys come from
+/// SENDBLUE_API_KEY_ID and SENDBLUE_API_SECRET_KEY; the secrets it registers and the callback
+/// tokens, from variables named by its options, never from the command line, where `ps` and
+/// shell history keep them.
 ///
 /// Exit codes: 0 done, 2 usage, 3 bad input, 4 Sendblue answered an error, 5 network,
 /// 6 the configuration is not as it must be (read back after a change, or a conflict),

@@ -14,8 +14,8 @@ use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
 use crate::stack::{
-    Endpoints, StackOutputs, ALARM_NAMES_OUTPUT, DEDUP_TABLE_OUTPUT, DEDUP_TTL_SECONDS_OUTPUT,
-    EVENT_BUS_OUTPUT, EVENT_SOURCE_OUTPUT, METRICS_NAMESPACE_OUTPUT,
+    secrets_parameter, Endpoints, StackOutputs, ALARM_NAMES_OUTPUT, DEDUP_TABLE_OUTPUT,
+    DEDUP_TTL_SECONDS_OUTPUT, EVENT_BUS_OUTPUT, EVENT_SOURCE_OUTPUT, METRICS_NAMESPACE_OUTPUT,
 };
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
@@ -224,10 +224,7 @@ async fn doctor(api: &ApiArgs, target: &Target, token_env: &str) -> Result<Vec<F
         ));
         return Ok(findings);
     };
-    let aws = match &outputs.deployed {
-        Some(deployed) => deployed.aws.clone(),
-        None => sendblue_webhooks::app::sdk_config().await,
-    };
+    let aws = outputs.aws().await;
     let alarm_names: Vec<String> = alarm_names.split(',').map(str::to_owned).collect();
     findings.extend(doctor::alarms(&aws, &alarm_names).await);
     let parameters = outputs.deployed.as_ref().map(|d| &d.parameters);
@@ -245,19 +242,15 @@ async fn reconcile(
 ) -> Result<Summary, CliError> {
     let messages = HttpMessagesApi::new(&api.api_base, api_keys()?)
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let stack = (target.stack_outputs.as_deref(), target.stack.as_deref());
-    let outputs = StackOutputs::load(stack.0, stack.1, target.region.as_deref())
+    let (file, stack) = (target.stack_outputs.as_deref(), target.stack.as_deref());
+    let outputs = StackOutputs::load(file, stack, target.region.as_deref())
         .await?
         .expect("clap requires one of --stack-outputs and --stack");
     let dedup_ttl_seconds = outputs.required(DEDUP_TTL_SECONDS_OUTPUT)?;
     let dedup_ttl_seconds = dedup_ttl_seconds.parse().map_err(|_| {
         CliError::Input(format!("{DEDUP_TTL_SECONDS_OUTPUT} {dedup_ttl_seconds:?} is no number"))
     })?;
-    // The stack's own region when CloudFormation was asked, not the default one.
-    let aws = match &outputs.deployed {
-        Some(deployed) => deployed.aws.clone(),
-        None => sendblue_webhooks::app::sdk_config().await,
-    };
+    let aws = outputs.aws().await;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         outputs.required(DEDUP_TABLE_OUTPUT)?,
@@ -438,13 +431,12 @@ async fn rotate_secret(
 }
 
 /// The deployment that makes the receiver of `webhook_type` accept both secrets.
-fn accept_both(webhook_type: WebhookType) -> &'static str {
-    match webhook_type {
-        WebhookType::ContactCreated => {
-            "ContactCreatedSecrets=<old>,<new> (SendblueWebhookSecrets=<old>,<new> if the stack \
-             leaves ContactCreatedSecrets empty)"
+fn accept_both(webhook_type: WebhookType) -> String {
+    match secrets_parameter(webhook_type) {
+        (own, Some(fallback)) => {
+            format!("{own}=<old>,<new> ({fallback}=<old>,<new> if the stack leaves {own} empty)")
         }
-        _ => "SendblueWebhookSecrets=<old>,<new>",
+        (own, None) => format!("{own}=<old>,<new>"),
     }
 }
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::send;
-use crate::stack::Endpoints;
+use crate::stack::{self, Endpoints};
 use crate::webhooks::{Webhook, WebhookConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -284,12 +284,11 @@ async fn global_secret_exposure(subject: &Subject<'_>) -> Option<Finding> {
     })
 }
 
-fn secrets_parameter(webhook_type: WebhookType) -> &'static str {
-    match webhook_type {
-        WebhookType::ContactCreated => {
-            "ContactCreatedSecrets (SendblueWebhookSecrets when it is empty)"
-        }
-        _ => "SendblueWebhookSecrets",
+/// The parameter to deploy for the receiver of `webhook_type`.
+fn secrets_parameter(webhook_type: WebhookType) -> String {
+    match stack::secrets_parameter(webhook_type) {
+        (own, Some(fallback)) => format!("{own} ({fallback} when it is empty)"),
+        (own, None) => own.to_owned(),
     }
 }
 

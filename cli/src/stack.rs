@@ -24,6 +24,15 @@ pub const EVENT_SOURCE_OUTPUT: &str = "EventSource";
 pub const ALARM_NAMES_OUTPUT: &str = "AlarmNames";
 pub const METRICS_NAMESPACE_OUTPUT: &str = "MetricsNamespace";
 
+/// The parameter listing the secrets the receiver of `webhook_type` accepts, and, for
+/// `contact_created`, the list it falls back to when that one is empty.
+pub fn secrets_parameter(webhook_type: WebhookType) -> (&'static str, Option<&'static str>) {
+    match webhook_type {
+        WebhookType::ContactCreated => ("ContactCreatedSecrets", Some("SendblueWebhookSecrets")),
+        _ => ("SendblueWebhookSecrets", None),
+    }
+}
+
 /// The output holding `webhook_type`'s URL: `ReceiveUrl`, `TypingIndicatorUrl`, …, and
 /// `StatusCallbackUrlBase` (a token is appended to it).
 pub fn output_key(webhook_type: WebhookType) -> String {
@@ -241,7 +250,7 @@ pub struct StackOutputs {
 
 /// A stack as CloudFormation has it: its parameters, and the AWS configuration of its region,
 /// where `doctor` and `reconcile` ask further.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Deployed {
     pub aws: aws_config::SdkConfig,
     /// As deployed (a `NoEcho` parameter reads `****`).
@@ -316,6 +325,15 @@ impl StackOutputs {
             Some(_) => CliError::Stack(e.to_string()),
             None => e,
         })
+    }
+
+    /// The AWS configuration to ask further in: the stack's own region when CloudFormation was
+    /// asked, else the default chain's.
+    pub async fn aws(&self) -> aws_config::SdkConfig {
+        match &self.deployed {
+            Some(deployed) => deployed.aws.clone(),
+            None => sendblue_webhooks::app::sdk_config().await,
+        }
     }
 
     /// One output, if the stack has it.

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use sendblue_webhooks::WebhookType;
 use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,7 @@ pub struct WebhookConfig {
 }
 
 const GLOBAL_SECRET: &str = "globalSecret";
-const CONTACT_CREATED: &str = "contact_created";
+const CONTACT_CREATED: &str = WebhookType::ContactCreated.sendblue_name();
 
 impl Serialize for WebhookConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
