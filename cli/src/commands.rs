@@ -15,15 +15,13 @@ use crate::plan::{self, Action, Plan};
 use crate::send::{self, Attempt, Delivery};
 use crate::stack::{
     secrets_parameter, Endpoints, StackOutputs, ALARM_NAMES_OUTPUT, DEDUP_TABLE_OUTPUT,
-    DEDUP_TTL_SECONDS_OUTPUT, EVENT_BUS_OUTPUT, EVENT_SOURCE_OUTPUT, METRICS_NAMESPACE_OUTPUT,
+    DEDUP_TTL_SECONDS_OUTPUT, METRICS_NAMESPACE_OUTPUT,
 };
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
-use sendblue_webhooks::delivery::Forwarder;
-use sendblue_webhooks::forward::EventBridgeSink;
 use sendblue_webhooks::reconcile::config::{SENDBLUE_API_KEY_ID, SENDBLUE_API_SECRET_KEY};
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, ApiError, HttpMessagesApi};
-use sendblue_webhooks::reconcile::{Lease, ReconcileError, Reconciler, Summary, Walk};
+use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
@@ -255,25 +253,16 @@ async fn reconcile(
         aws_sdk_dynamodb::Client::new(&aws),
         outputs.required(DEDUP_TABLE_OUTPUT)?,
     );
-    let sink = EventBridgeSink::new(
-        aws_sdk_eventbridge::Client::new(&aws),
-        outputs.required(EVENT_BUS_OUTPUT)?,
-    );
     let reconciler = Reconciler {
-        forwarder: Forwarder {
-            store: &store,
-            sink: &sink,
-            event_source: outputs.required(EVENT_SOURCE_OUTPUT)?,
-            dedup_ttl_seconds,
-        },
+        store: &store,
         api: &messages,
         walk: Walk::backfill(since_ms, until_ms, dry_run),
+        dedup_ttl_seconds,
     };
-    // A backfill runs to its end. Each claim holds its key for a minute from when it is made
-    // (claim, forward and complete take milliseconds), so a claim left by a crash here blocks
-    // the webhooks of that key for a minute at most, however long the run has lasted.
+    // A backfill runs to its end. What it accepts, the stack's `forward` function puts on the
+    // bus from the table's stream.
     let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    reconciler.run(far, Lease::ForMs(60_000)).await.map_err(|e| match e {
+    reconciler.run(far).await.map_err(|e| match e {
         ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
             status,
             message: "the messages API refused the request".into(),
@@ -532,12 +521,8 @@ impl Output {
         }
         let verb = if dry_run { "would recover" } else { "recovered" };
         println!(
-            "{} records read in {} pages: {verb} {}, already delivered {}, in flight {}",
-            summary.records,
-            summary.pages,
-            summary.forwarded,
-            summary.duplicates,
-            summary.in_progress
+            "{} records read in {} pages: {verb} {}, already accepted {}",
+            summary.records, summary.pages, summary.recovered, summary.duplicates
         );
         for (type_name, count) in &summary.by_type {
             println!("  {type_name:<10} {count}");

@@ -15,11 +15,9 @@ use crate::error::CliError;
 
 /// The HTTP API's output holding the base of every route (absent behind Function URLs).
 pub const API_BASE_OUTPUT: &str = "ApiBaseUrl";
-/// The outputs `reconcile` writes by: where the stack's dedup and rules look.
+/// The outputs `reconcile` writes by: the stack's dedup table and its window.
 pub const DEDUP_TABLE_OUTPUT: &str = "DedupTableName";
 pub const DEDUP_TTL_SECONDS_OUTPUT: &str = "DedupTtlSeconds";
-pub const EVENT_BUS_OUTPUT: &str = "EventBusName";
-pub const EVENT_SOURCE_OUTPUT: &str = "EventSource";
 /// The outputs `doctor` reads CloudWatch by (absent from a stack deployed without SAM).
 pub const ALARM_NAMES_OUTPUT: &str = "AlarmNames";
 pub const METRICS_NAMESPACE_OUTPUT: &str = "MetricsNamespace";

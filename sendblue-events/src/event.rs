@@ -34,6 +34,20 @@ pub enum Origin {
     Reconciliation,
 }
 
+impl Origin {
+    /// The name serde writes, for stores that keep it as a plain string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Origin::Webhook => "webhook",
+            Origin::Reconciliation => "reconciliation",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Origin::Webhook, Origin::Reconciliation].into_iter().find(|o| o.as_str() == name)
+    }
+}
+
 /// An event's `detail`: the metadata and the body exactly as Sendblue sent it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detail<T = Value> {
@@ -105,6 +119,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(metadata.origin, Origin::Webhook);
+        for origin in [Origin::Webhook, Origin::Reconciliation] {
+            assert_eq!(serde_json::to_value(origin).unwrap(), origin.as_str());
+            assert_eq!(Origin::from_name(origin.as_str()), Some(origin));
+        }
         let written = Metadata {
             webhook_type: "receive",
             dedup_key: "k",

@@ -8,10 +8,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{service_fn, Error, Request};
 
+use crate::bus::JsonLinesSink;
 use crate::config::{Backend, Config};
 use crate::dedup::{DedupStore, DynamoDbStore, MemoryStore};
-use crate::forward::{EventBridgeSink, EventSink, JsonLinesSink};
-use crate::pipeline::WebhookPipeline;
+use crate::forward::Forwarder;
+use crate::pipeline::{ByStream, Handoff, WebhookPipeline};
 use sendblue_events::WebhookType;
 
 /// Per-call limits for the AWS SDK: a stuck call must turn into a 5xx (and Sendblue's retry)
@@ -42,32 +43,32 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
         tracing::error!(%error, webhook_type = webhook_type.sendblue_name(), "configuration");
     })?;
     match &config.backend {
-        Backend::Aws { table_name, bus_name } => {
+        Backend::Aws { table_name } => {
             let aws = sdk_config().await;
             let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
-            let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), bus_name);
-            serve(WebhookPipeline::new(webhook_type, &config, store, sink)).await
+            serve(WebhookPipeline::new(webhook_type, &config, store, ByStream)).await
         }
         Backend::Local => {
             tracing::warn!(
                 webhook_type = webhook_type.sendblue_name(),
                 "local mode: in-memory dedup, events printed to stdout, nothing sent to AWS"
             );
-            let receiver = WebhookPipeline::new(
-                webhook_type,
-                &config,
-                MemoryStore::default(),
-                JsonLinesSink::stdout(),
-            );
-            serve(receiver).await
+            let store = Arc::new(MemoryStore::default());
+            let forwarder = Forwarder {
+                store: Arc::clone(&store),
+                sink: JsonLinesSink::stdout(),
+                event_source: config.event_source.clone(),
+                dedup_ttl_seconds: config.dedup_ttl_seconds,
+            };
+            serve(WebhookPipeline::new(webhook_type, &config, store, forwarder)).await
         }
     }
 }
 
-async fn serve<S, E>(receiver: WebhookPipeline<S, E>) -> Result<(), Error>
+async fn serve<S, H>(receiver: WebhookPipeline<S, H>) -> Result<(), Error>
 where
     S: DedupStore + 'static,
-    E: EventSink + 'static,
+    H: Handoff + 'static,
 {
     let receiver = Arc::new(receiver);
     lambda_http::run(service_fn(move |request: Request| {

@@ -27,12 +27,13 @@ pub const MIN_CALLBACK_TOKEN_CHARS: usize = 32;
 /// `dedup_key::MAX_KEY_BYTES`).
 pub const MAX_BODY_BYTES_CEILING: usize = 240 * 1024;
 
-/// Where events are deduplicated and forwarded.
+/// Where a receiver accepts events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// DynamoDB and EventBridge, through the standard AWS configuration chain.
-    Aws { table_name: String, bus_name: String },
-    /// In-memory dedup, forwarded events printed to stdout: for runs with no AWS account.
+    /// The DynamoDB table, through the standard AWS configuration chain; its stream takes the
+    /// events on to the `forward` function, so a receiver needs no bus.
+    Aws { table_name: String },
+    /// In-memory dedup, forwarded in-process to stdout: for runs with no AWS account.
     Local,
 }
 
@@ -79,7 +80,7 @@ impl Config {
         let vars = Variables(lookup);
         let backend = match vars.get(RECEIVER_MODE).as_deref() {
             None | Some("aws") => {
-                Backend::Aws { table_name: vars.table_name()?, bus_name: vars.bus_name()? }
+                Backend::Aws { table_name: vars.table_name()? }
             }
             Some("local") => Backend::Local,
             Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
@@ -237,16 +238,12 @@ mod tests {
         Config::from_lookup(Guard::SigningSecretHeader, |name| vars.get(name).cloned())
     }
 
-    const AWS: [(&str, &str); 3] =
-        [(DEDUP_TABLE_NAME, "table"), (EVENT_BUS_NAME, "bus"), (SENDBLUE_WEBHOOK_SECRETS, "a,b")];
+    const AWS: [(&str, &str); 2] = [(DEDUP_TABLE_NAME, "table"), (SENDBLUE_WEBHOOK_SECRETS, "a,b")];
 
     #[test]
     fn aws_is_the_default_and_takes_defaults() {
         let config = config(&AWS).unwrap();
-        assert_eq!(
-            config.backend,
-            Backend::Aws { table_name: "table".into(), bus_name: "bus".into() }
-        );
+        assert_eq!(config.backend, Backend::Aws { table_name: "table".into() }, "and no bus");
         assert_eq!(config.secrets.len(), 2);
         assert_eq!(config.event_source, "sendblue");
         assert_eq!(config.dedup_ttl_seconds, 86_400);
@@ -256,7 +253,7 @@ mod tests {
 
     #[test]
     fn each_missing_variable_is_named() {
-        for missing in [DEDUP_TABLE_NAME, EVENT_BUS_NAME, SENDBLUE_WEBHOOK_SECRETS] {
+        for missing in [DEDUP_TABLE_NAME, SENDBLUE_WEBHOOK_SECRETS] {
             let vars: Vec<_> = AWS.iter().copied().filter(|(k, _)| *k != missing).collect();
             assert_eq!(config(&vars).unwrap_err(), ConfigError::Missing(missing));
             let err = config(&vars).unwrap_err().to_string();
@@ -312,18 +309,19 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_validated() {
         let read = |table: &str, bus: &str| {
-            config(&[
+            let vars = [(DEDUP_TABLE_NAME, table), (EVENT_BUS_NAME, bus)];
+            let forward = crate::forward::config::ForwardConfig::from_lookup(|name| {
+                vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+            });
+            let receiver = config(&[
                 (DEDUP_TABLE_NAME, table),
-                (EVENT_BUS_NAME, bus),
                 (SENDBLUE_WEBHOOK_SECRETS, " s \n"),
                 (EVENT_SOURCE, " acme.sendblue\n"),
-            ])
+            ]);
+            forward.and(receiver)
         };
         let config = read(" my-table\n", "\tmy-stack-sendblue ").unwrap();
-        assert_eq!(
-            config.backend,
-            Backend::Aws { table_name: "my-table".into(), bus_name: "my-stack-sendblue".into() }
-        );
+        assert_eq!(config.backend, Backend::Aws { table_name: "my-table".into() });
         assert_eq!(config.event_source, "acme.sendblue");
         assert!(config.secrets.accepts(b"s"));
         let arn_table = "arn:aws:dynamodb:us-east-1:123456789012:table/my-table";

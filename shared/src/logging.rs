@@ -105,10 +105,9 @@ pub fn request_line(
         };
     }
     match outcome {
-        Outcome::CompletionFailed(_) => line!(warn),
-        Outcome::StoreFailed(_) | Outcome::ForwardFailed { .. } => line!(error),
-        Outcome::Duplicate { same_body: false } | Outcome::InProgress { .. } => line!(warn),
-        Outcome::Forwarded | Outcome::Duplicate { .. } => line!(info),
+        Outcome::StoreFailed(_) => line!(error),
+        Outcome::Duplicate { same_body: false } => line!(warn),
+        Outcome::Accepted | Outcome::Duplicate { .. } => line!(info),
         Outcome::MethodNotAllowed
         | Outcome::Unauthorized(_)
         | Outcome::TooLarge { .. }

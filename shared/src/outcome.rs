@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::dedup::StoreError;
 use crate::dedup_key::{BodyError, DedupKey};
-use crate::forward::ForwardError;
 use crate::verify::AuthError;
 
 /// What one delivery came to, with the key its log line names.
@@ -20,14 +19,10 @@ pub struct Processed {
 /// Everything a delivery can come to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// New event, forwarded and marked completed.
-    Forwarded,
-    /// New event, forwarded, but marking it completed failed: the event is delivered, so the
-    /// answer is still 200. This is the one window in which a later delivery of the same key
-    /// (after the lease) is forwarded again, so it is counted apart.
-    CompletionFailed(StoreError),
-    /// Forwarded before; `same_body` is false when this delivery's content differs from the
-    /// first one's (which stays the one forwarded).
+    /// New event, written: it is safe, and `forward` puts it on the bus.
+    Accepted,
+    /// Accepted before (pending or forwarded); `same_body` is false when this delivery's
+    /// content differs from the first one's (which stays the one forwarded).
     Duplicate {
         same_body: bool,
     },
@@ -38,17 +33,9 @@ pub enum Outcome {
         limit_bytes: usize,
     },
     BadBody(BodyError),
-    /// Another invocation holds the key: Sendblue should retry after `retry_after_s`.
-    InProgress {
-        retry_after_s: u64,
-    },
+    /// The write failed or its fate is unknown: Sendblue's retry either writes the event or
+    /// meets the item this attempt wrote and is told it is a duplicate.
     StoreFailed(StoreError),
-    /// The bus refused the event; `release_error` is set if the claim could not be released
-    /// either (a retry then waits for the lease to end).
-    ForwardFailed {
-        error: ForwardError,
-        release_error: Option<StoreError>,
-    },
 }
 
 #[derive(Serialize)]
@@ -66,68 +53,46 @@ impl Outcome {
     /// A short stable name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
-            Outcome::Forwarded => "forwarded",
-            Outcome::CompletionFailed(_) => "completion_failed",
+            Outcome::Accepted => "accepted",
             Outcome::Duplicate { same_body: true } => "duplicate",
             Outcome::Duplicate { same_body: false } => "duplicate_content_differs",
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::Unauthorized(_) => "unauthorized",
             Outcome::TooLarge { .. } => "too_large",
             Outcome::BadBody(_) => "bad_body",
-            Outcome::InProgress { .. } => "in_progress",
             Outcome::StoreFailed(_) => "store_failed",
-            Outcome::ForwardFailed { .. } => "forward_failed",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Forwarded | Outcome::CompletionFailed(_) | Outcome::Duplicate { .. } => {
-                StatusCode::OK
-            }
+            Outcome::Accepted | Outcome::Duplicate { .. } => StatusCode::OK,
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Outcome::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::BadBody(_) => StatusCode::BAD_REQUEST,
-            Outcome::InProgress { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::StoreFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Outcome::ForwardFailed { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
     /// The detail worth logging beside the outcome, if any (never sent to the client).
     pub fn log_detail(&self) -> Option<String> {
         match self {
-            Outcome::CompletionFailed(e) => {
-                Some(format!("forwarded, but marking it completed failed: {e}"))
-            }
             Outcome::StoreFailed(e) => Some(e.to_string()),
-            Outcome::ForwardFailed { error, release_error: None } => Some(error.to_string()),
-            Outcome::ForwardFailed { error, release_error: Some(r) } => {
-                Some(format!("{error}; releasing the claim failed too: {r}"))
-            }
             _ => None,
         }
     }
 
     fn message(&self) -> Option<String> {
         Some(match self {
-            Outcome::Forwarded | Outcome::CompletionFailed(_) | Outcome::Duplicate { .. } => {
-                return None
-            }
+            Outcome::Accepted | Outcome::Duplicate { .. } => return None,
             Outcome::MethodNotAllowed => "only POST is accepted".to_owned(),
             Outcome::Unauthorized(e) => e.to_string(),
             Outcome::TooLarge { body_bytes, limit_bytes } => {
                 format!("body is {body_bytes} bytes; the limit is {limit_bytes}")
             }
             Outcome::BadBody(e) => e.to_string(),
-            Outcome::InProgress { .. } => {
-                "an earlier delivery of this event is still being processed; retry later".to_owned()
-            }
             Outcome::StoreFailed(_) => "dedup store unavailable; retry later".to_owned(),
-            Outcome::ForwardFailed { .. } => {
-                "the event bus did not accept the event; retry later".to_owned()
-            }
         })
     }
 
@@ -143,12 +108,8 @@ impl Outcome {
         let mut response = Response::builder()
             .status(self.status())
             .header(header::CONTENT_TYPE, "application/json");
-        match self {
-            Outcome::MethodNotAllowed => response = response.header(header::ALLOW, "POST"),
-            Outcome::InProgress { retry_after_s } => {
-                response = response.header(header::RETRY_AFTER, retry_after_s)
-            }
-            _ => {}
+        if matches!(self, Outcome::MethodNotAllowed) {
+            response = response.header(header::ALLOW, "POST");
         }
         let json = serde_json::to_string(&body).expect("answer bodies are plain strings");
         response.body(Body::Text(json)).expect("status and headers are valid")
@@ -169,10 +130,8 @@ mod tests {
 
     #[test]
     fn answers_follow_the_design_table() {
-        let (status, body, _) = answer(Outcome::Forwarded);
+        let (status, body, _) = answer(Outcome::Accepted);
         assert_eq!((status, body), (200, json!({"status": "OK"})));
-        let (status, body, _) = answer(Outcome::CompletionFailed(StoreError::NotOwner));
-        assert_eq!((status, body), (200, json!({"status": "OK"})), "the event is delivered");
         let (status, body, _) = answer(Outcome::Duplicate { same_body: true });
         assert_eq!((status, body), (200, json!({"status": "OK", "duplicate": true})));
         let (_, body, _) = answer(Outcome::Duplicate { same_body: false });
@@ -195,14 +154,9 @@ mod tests {
         );
         let (status, body, _) = answer(Outcome::BadBody(BodyError::MissingField("call_id")));
         assert_eq!((status, body["message"].as_str()), (400, Some("missing field call_id")));
-        let (status, _, headers) = answer(Outcome::InProgress { retry_after_s: 7 });
-        assert_eq!((status, headers[header::RETRY_AFTER].to_str().unwrap()), (503, "7"));
         let (status, body, _) =
             answer(Outcome::StoreFailed(StoreError::Unavailable("boom at 10.0.0.1".into())));
         assert_eq!(status, 500);
         assert!(!body.to_string().contains("boom"), "internal detail must not leak");
-        let (status, _, _) =
-            answer(Outcome::ForwardFailed { error: ForwardError("x".into()), release_error: None });
-        assert_eq!(status, 502);
     }
 }

@@ -1,7 +1,10 @@
 //! The one request pipeline every webhook function runs: method, secret or token, size, body,
-//! key, then the dedup state machine of `delivery` (claim, forward, complete). Each step's
-//! failure is an `Outcome`, answered as the README's table says.
+//! key, then one conditional write of the whole event (`dedup`). Each step's failure is an
+//! `Outcome`, answered as the README's table says. What happens to an accepted event is the
+//! `Handoff`'s business: deployed, the table's stream takes it to `forward`; in the local mode
+//! it is forwarded in-process.
 
+use std::future::Future;
 use std::time::Instant;
 
 use lambda_http::http::Method;
@@ -9,40 +12,59 @@ use lambda_http::{Body, Request, Response};
 use sendblue_events::{Origin, WebhookType};
 use sha2::{Digest, Sha256};
 
+use crate::bus::EventSink;
 use crate::config::Config;
-use crate::dedup::DedupStore;
+use crate::dedup::{AcceptOutcome, DedupStore, NewEvent};
 use crate::dedup_key::{self, BodyError, DedupKey};
-use crate::delivery::{Event, Forwarder};
-use crate::forward::EventSink;
+use crate::forward::Forwarder;
 use crate::outcome::{Outcome, Processed};
-use crate::request::{api_request_id, lease_until_ms};
+use crate::request::api_request_id;
 use crate::time::now_ms;
 use crate::verify::AcceptedSecrets;
 
+/// What happens to an event once it is accepted.
+pub trait Handoff: Send + Sync {
+    fn accepted(&self, pk: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// Deployed: the table's stream hands every accepted event to the `forward` function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByStream;
+
+impl Handoff for ByStream {
+    async fn accepted(&self, _pk: &str) {}
+}
+
+/// The local mode: forwarded at once, in-process. A failure is logged; the event stays pending.
+impl<S: DedupStore, E: EventSink> Handoff for Forwarder<S, E> {
+    async fn accepted(&self, pk: &str) {
+        let report = self.forward(&[pk]).await;
+        if report.failed_at.is_some() {
+            tracing::error!(pk, "forwarding the accepted event failed");
+        }
+    }
+}
+
 /// One webhook type's receiver, built once per process and shared by every invocation.
 #[derive(Debug)]
-pub struct WebhookPipeline<S, E> {
+pub struct WebhookPipeline<S, H = ByStream> {
     webhook_type: WebhookType,
     secrets: AcceptedSecrets,
-    event_source: String,
-    dedup_ttl_seconds: u64,
     max_body_bytes: usize,
     metrics_namespace: Option<String>,
     store: S,
-    sink: E,
+    handoff: H,
 }
 
-impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
-    pub fn new(webhook_type: WebhookType, config: &Config, store: S, sink: E) -> Self {
+impl<S: DedupStore, H: Handoff> WebhookPipeline<S, H> {
+    pub fn new(webhook_type: WebhookType, config: &Config, store: S, handoff: H) -> Self {
         Self {
             webhook_type,
             secrets: config.secrets.clone(),
-            event_source: config.event_source.clone(),
-            dedup_ttl_seconds: config.dedup_ttl_seconds,
             max_body_bytes: config.max_body_bytes,
             metrics_namespace: config.metrics_namespace.clone(),
             store,
-            sink,
+            handoff,
         }
     }
 
@@ -54,8 +76,8 @@ impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
         &self.store
     }
 
-    pub fn sink(&self) -> &E {
-        &self.sink
+    pub fn handoff(&self) -> &H {
+        &self.handoff
     }
 
     /// Handles one delivery; logs one line and emits one metrics line about it.
@@ -113,7 +135,7 @@ impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
         Ok((key, body_sha256_hex))
     }
 
-    /// Claim, forward, complete: the dedup state machine of `dedup`.
+    /// The one conditional write; then the handoff of a new event.
     async fn deliver(
         &self,
         request: &Request,
@@ -121,23 +143,24 @@ impl<S: DedupStore, E: EventSink> WebhookPipeline<S, E> {
         key: &DedupKey,
         body_sha256_hex: &str,
     ) -> Outcome {
-        let now_ms = now_ms();
-        let forwarder = Forwarder {
-            store: &self.store,
-            sink: &self.sink,
-            event_source: &self.event_source,
-            dedup_ttl_seconds: self.dedup_ttl_seconds,
-        };
-        let event = Event {
+        let write_id = uuid::Uuid::new_v4().simple().to_string();
+        let event = NewEvent {
             webhook_type: self.webhook_type,
-            body,
             key,
+            body,
             body_sha256_hex,
+            received_at_ms: now_ms(),
             request_id: &api_request_id(request).unwrap_or_default(),
             origin: Origin::Webhook,
-            now_ms,
-            lease_until_ms: lease_until_ms(request, now_ms),
+            write_id: &write_id,
         };
-        forwarder.deliver(&event).await
+        match self.store.accept(&event).await {
+            Ok(AcceptOutcome::Accepted) => {
+                self.handoff.accepted(&event.pk()).await;
+                Outcome::Accepted
+            }
+            Ok(AcceptOutcome::Duplicate { same_body }) => Outcome::Duplicate { same_body },
+            Err(error) => Outcome::StoreFailed(error),
+        }
     }
 }

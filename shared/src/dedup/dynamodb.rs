@@ -1,49 +1,64 @@
-//! The DynamoDB store: every transition is one conditional write.
+//! The DynamoDB store: the accept is one conditional `PutItem`, the mark one conditional
+//! `UpdateItem`; the forwarder reads with one consistent `BatchGetItem` and pages the sparse
+//! `pending` index.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
+use sendblue_events::{Origin, WebhookType};
 
 use super::{
-    watermark_pk, Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim,
-    WatermarkStore,
+    watermark_pk, AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending, PendingEntry,
+    PendingEvent, PendingPage, StoreError, StoredEvent, WatermarkStore,
 };
 
-/// Attribute names. `expires_at` is the table's TTL attribute (epoch seconds); the template
-/// and `scripts/` create the table with `pk` (S) as partition key.
+/// Attribute names. `pk` (S) is the table's partition key and `expires_at` (epoch seconds) its
+/// TTL attribute; `pending_type` (S) and `received_at_ms` (N) are the keys of the sparse index
+/// `pending`, which holds an item only while it carries `pending_type`: while it is pending.
+/// template.yaml declares them; the tests create their tables from it.
 pub const PK: &str = "pk";
 pub const STATUS: &str = "status";
-pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
-pub const EXPIRES_AT: &str = "expires_at";
+pub const WRITE_ID: &str = "write_id";
 pub const BODY_SHA256: &str = "body_sha256";
-pub const OWNER_TOKEN: &str = "owner_token";
+pub const WEBHOOK_TYPE: &str = "webhook_type";
+pub const DEDUP_KEY: &str = "dedup_key";
+pub const BODY: &str = "body";
+pub const RECEIVED_AT_MS: &str = "received_at_ms";
+pub const REQUEST_ID: &str = "request_id";
+pub const ORIGIN: &str = "origin";
+pub const PENDING_TYPE: &str = "pending_type";
+pub const EXPIRES_AT: &str = "expires_at";
 /// The watermark item's one attribute (epoch milliseconds); see `WatermarkStore`.
 pub const WATERMARK_MS: &str = "watermark_ms";
+/// The sparse index of pending items, by webhook type, oldest first.
+pub const PENDING_INDEX: &str = "pending";
 
-/// The claim condition; `StoredClaim::is_claimable_by` is the same rule in Rust. Every
-/// attribute is an alias (`#pk` ...) bound to the constants above by `with_names`, so each name
-/// is written once.
-const CLAIMABLE: &str = "attribute_not_exists(#pk) OR #expires_at < :now_s \
-     OR (#status = :in_progress AND #lease_until_ms < :now_ms)";
-const OWNED: &str = "#owner_token = :owner_token";
-const COMPLETE: &str = "SET #status = :completed";
-
-/// The alias of each attribute in the expressions above.
-const ALIASES: [(&str, &str); 6] = [
-    ("#pk", PK),
-    ("#status", STATUS),
-    ("#lease_until_ms", LEASE_UNTIL_MS),
-    ("#expires_at", EXPIRES_AT),
-    ("#owner_token", OWNER_TOKEN),
-    ("#watermark_ms", WATERMARK_MS),
-];
-
+/// The accept's condition; `StoredEvent::is_replaceable_at` is the same rule in Rust. A pending
+/// item has no `expires_at`, so the comparison is false for it. Every attribute is an alias
+/// (`#pk` ...) bound to the constants above by `aliases_in`, so each name is written once.
+const REPLACEABLE: &str = "attribute_not_exists(#pk) OR #expires_at < :now_s";
+const MARK: &str = "SET #status = :forwarded, #expires_at = :expires_at_s \
+     REMOVE #body, #pending_type";
+const STILL_PENDING: &str = "#status = :pending AND #write_id = :write_id";
+const PENDING_BEFORE: &str = "#pending_type = :webhook_type AND #received_at_ms < :before_ms";
 const ADVANCE: &str = "SET #watermark_ms = :to_ms";
 const BEHIND: &str = "attribute_not_exists(#pk) OR #watermark_ms < :to_ms";
+
+/// The alias of each attribute in the expressions above.
+const ALIASES: [(&str, &str); 8] = [
+    ("#pk", PK),
+    ("#status", STATUS),
+    ("#write_id", WRITE_ID),
+    ("#body", BODY),
+    ("#received_at_ms", RECEIVED_AT_MS),
+    ("#pending_type", PENDING_TYPE),
+    ("#expires_at", EXPIRES_AT),
+    ("#watermark_ms", WATERMARK_MS),
+];
 
 /// The aliases `expressions` use, for `expression_attribute_names` (DynamoDB refuses unused ones).
 fn aliases_in(expressions: &[&str]) -> Option<HashMap<String, String>> {
@@ -56,19 +71,14 @@ fn aliases_in(expressions: &[&str]) -> Option<HashMap<String, String>> {
     )
 }
 
-/// A lost claim race normally returns the winner's item; if it vanished before we could read
-/// it (released by its owner), the claim is simply tried again, this many times in all.
-const CLAIM_ATTEMPTS: usize = 3;
+/// An accept whose condition failed on an item that was gone when read (TTL deleted an expired
+/// one in between) is tried again, this many times in all.
+const ACCEPT_ATTEMPTS: usize = 3;
 
-/// What one conditional put found.
-enum PutOutcome {
-    /// The claim was written.
-    Written,
-    /// The condition failed on this item.
-    Stood(StoredClaim),
-    /// The condition failed, but the item was gone when read: a release raced us.
-    Vanished,
-}
+/// `BatchGetItem` takes at most this many keys, and may hand some back unprocessed under
+/// throttling; those are asked for again this many times, a little later each time.
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_GET_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
@@ -81,97 +91,107 @@ impl DynamoDbStore {
         Self { client, table_name: table_name.into() }
     }
 
-    /// One conditional put, and what stood in its way.
-    async fn try_claim(&self, claim: &Claim<'_>) -> Result<PutOutcome, StoreError> {
+    /// One conditional put; on a failed condition, the item that stood in its way, if any.
+    async fn try_accept(
+        &self,
+        event: &NewEvent<'_>,
+        pk: &str,
+    ) -> Result<Option<Option<StoredEvent>>, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table_name)
-            .item(PK, s(claim.pk))
-            .item(STATUS, s(ClaimStatus::InProgress.as_str()))
-            .item(LEASE_UNTIL_MS, n(claim.lease_until_ms))
-            .item(EXPIRES_AT, n(claim.expires_at_s))
-            .item(BODY_SHA256, s(claim.body_sha256_hex))
-            .item(OWNER_TOKEN, s(claim.owner_token))
-            .condition_expression(CLAIMABLE)
-            .set_expression_attribute_names(aliases_in(&[CLAIMABLE]))
-            .expression_attribute_values(":now_s", n(claim.now_s()))
-            .expression_attribute_values(":now_ms", n(claim.now_ms))
-            .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
+            .item(PK, s(pk))
+            .item(STATUS, s(EventStatus::Pending.as_str()))
+            .item(WRITE_ID, s(event.write_id))
+            .item(BODY_SHA256, s(event.body_sha256_hex))
+            .item(WEBHOOK_TYPE, s(event.webhook_type.sendblue_name()))
+            .item(DEDUP_KEY, s(event.key.as_str()))
+            .item(BODY, s(event.body))
+            .item(RECEIVED_AT_MS, n(event.received_at_ms))
+            .item(REQUEST_ID, s(event.request_id))
+            .item(ORIGIN, s(event.origin.as_str()))
+            .item(PENDING_TYPE, s(event.webhook_type.sendblue_name()))
+            .condition_expression(REPLACEABLE)
+            .set_expression_attribute_names(aliases_in(&[REPLACEABLE]))
+            .expression_attribute_values(":now_s", n(event.now_s()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(PutOutcome::Written),
+            Ok(_) => Ok(None),
             Err(SdkError::ServiceError(err)) => match err.into_err() {
                 PutItemError::ConditionalCheckFailedException(failed) => match failed.item {
-                    Some(item) => parse_item(&item).map(PutOutcome::Stood),
-                    None => Ok(self
-                        .lookup(claim.pk)
-                        .await?
-                        .map_or(PutOutcome::Vanished, PutOutcome::Stood)),
+                    Some(item) => parse_stored(&item).map(|stored| Some(Some(stored))),
+                    None => self.lookup(pk).await.map(Some),
                 },
                 other => Err(unavailable(other)),
             },
             Err(other) => Err(unavailable(other)),
         }
+    }
+
+    /// One consistent `BatchGetItem` of up to `BATCH_GET_KEYS` keys, unprocessed keys retried.
+    async fn batch_get(
+        &self,
+        pks: &[&str],
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        let mut found = HashMap::new();
+        let mut keys: Vec<HashMap<String, AttributeValue>> =
+            pks.iter().map(|pk| HashMap::from([(PK.to_owned(), s(pk))])).collect();
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(unavailable)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table_name, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.responses.and_then(|mut r| r.remove(&self.table_name)).into_iter().flatten() {
+                if let Some(AttributeValue::S(pk)) = item.get(PK) {
+                    found.insert(pk.clone(), item);
+                }
+            }
+            match output.unprocessed_keys.and_then(|mut u| u.remove(&self.table_name)) {
+                Some(left) if !left.keys.is_empty() => keys = left.keys,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "BatchGetItem left keys unprocessed after {BATCH_GET_ATTEMPTS} attempts"
+        )))
     }
 }
 
 impl DedupStore for DynamoDbStore {
-    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
-        for _ in 0..CLAIM_ATTEMPTS {
-            match self.try_claim(claim).await? {
-                PutOutcome::Written => return Ok(ClaimOutcome::Claimed),
-                // Our own write: it was applied, its answer was lost, and the SDK's retry of
-                // it failed the condition on it.
-                PutOutcome::Stood(existing) if existing.is_held_by(claim.owner_token) => {
-                    return Ok(ClaimOutcome::Claimed)
+    async fn accept(&self, event: &NewEvent<'_>) -> Result<AcceptOutcome, StoreError> {
+        let pk = event.pk();
+        for _ in 0..ACCEPT_ATTEMPTS {
+            match self.try_accept(event, &pk).await? {
+                None => return Ok(AcceptOutcome::Accepted),
+                Some(Some(existing)) if !existing.is_replaceable_at(event.now_s()) => {
+                    return Ok(existing.outcome_for(event))
                 }
-                PutOutcome::Stood(existing) if !existing.is_claimable_by(claim) => {
-                    return Ok(existing.outcome_for(claim))
-                }
-                // Claimable now but not when the write was judged (our clock is ahead), or
-                // released between the write and the read: try the write again.
-                PutOutcome::Stood(_) | PutOutcome::Vanished => {}
+                // Replaceable now but not when the write was judged (our clock is ahead), or
+                // deleted between the write and the read: try the write again.
+                Some(_) => {}
             }
         }
         Err(StoreError::Unavailable(format!(
-            "claim of {} kept racing after {CLAIM_ATTEMPTS} attempts",
-            claim.pk
+            "accept of {pk} kept racing after {ACCEPT_ATTEMPTS} attempts"
         )))
     }
 
-    async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table_name)
-            .key(PK, s(pk))
-            .condition_expression(OWNED)
-            .set_expression_attribute_names(aliases_in(&[OWNED]))
-            .expression_attribute_values(":owner_token", s(owner_token))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(err)) => match err.into_err() {
-                // No item at all: our delete was applied on an attempt whose answer was lost
-                // (the SDK retried it), or the key is free anyway. Either way nothing of ours
-                // stands in a retry's way.
-                DeleteItemError::ConditionalCheckFailedException(failed) => match failed.item {
-                    None => Ok(()),
-                    Some(_) => Err(StoreError::NotOwner),
-                },
-                other => Err(unavailable(other)),
-            },
-            Err(other) => Err(unavailable(other)),
-        }
-    }
-
     /// A strongly consistent read of one item.
-    async fn lookup(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
+    async fn lookup(&self, pk: &str) -> Result<Option<StoredEvent>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -181,24 +201,85 @@ impl DedupStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        output.item.as_ref().map(parse_item).transpose()
+        output.item.as_ref().map(parse_stored).transpose()
     }
 
-    /// Idempotent: a retry of an applied completion meets our own token and succeeds again.
-    async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        self.client
+    async fn pending(&self, pks: &[&str]) -> Result<Vec<Pending>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in pks.chunks(BATCH_GET_KEYS) {
+            let mut unique = chunk.to_vec();
+            unique.sort_unstable();
+            unique.dedup();
+            found.extend(self.batch_get(&unique).await?);
+        }
+        Ok(pks.iter().map(|pk| found.get(*pk).map_or(Pending::Settled, parse_pending)).collect())
+    }
+
+    async fn mark_forwarded(
+        &self,
+        event: &PendingEvent,
+        expires_at_s: u64,
+    ) -> Result<Marked, StoreError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table_name)
-            .key(PK, s(pk))
-            .update_expression(COMPLETE)
-            .condition_expression(OWNED)
-            .set_expression_attribute_names(aliases_in(&[COMPLETE, OWNED]))
-            .expression_attribute_values(":completed", s(ClaimStatus::Completed.as_str()))
-            .expression_attribute_values(":owner_token", s(owner_token))
+            .key(PK, s(&event.pk))
+            .update_expression(MARK)
+            .condition_expression(STILL_PENDING)
+            .set_expression_attribute_names(aliases_in(&[MARK, STILL_PENDING]))
+            .expression_attribute_values(":forwarded", s(EventStatus::Forwarded.as_str()))
+            .expression_attribute_values(":pending", s(EventStatus::Pending.as_str()))
+            .expression_attribute_values(":expires_at_s", n(expires_at_s))
+            .expression_attribute_values(":write_id", s(&event.write_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Marked::Now),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(Marked::Already),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn pending_page(
+        &self,
+        webhook_type: WebhookType,
+        before_ms: u64,
+        after: Option<&PendingEntry>,
+        limit: usize,
+    ) -> Result<PendingPage, StoreError> {
+        let start = after.map(|entry| {
+            HashMap::from([
+                (PK.to_owned(), s(&entry.pk)),
+                (PENDING_TYPE.to_owned(), s(webhook_type.sendblue_name())),
+                (RECEIVED_AT_MS.to_owned(), n(entry.received_at_ms)),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression(PENDING_BEFORE)
+            .set_expression_attribute_names(aliases_in(&[PENDING_BEFORE]))
+            .expression_attribute_values(":webhook_type", s(webhook_type.sendblue_name()))
+            .expression_attribute_values(":before_ms", n(before_ms))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
             .send()
             .await
-            .map(drop)
-            .map_err(owned_write_error)
+            .map_err(unavailable)?;
+        let entry = |item: &HashMap<String, AttributeValue>| {
+            Ok(PendingEntry {
+                pk: text(item, PK)?,
+                received_at_ms: number(item, RECEIVED_AT_MS)?,
+            })
+        };
+        Ok(PendingPage {
+            entries: output.items().iter().map(entry).collect::<Result<_, StoreError>>()?,
+            next: output.last_evaluated_key.as_ref().map(entry).transpose()?,
+        })
     }
 }
 
@@ -213,14 +294,7 @@ impl WatermarkStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        match output.item.as_ref().and_then(|item| item.get(WATERMARK_MS)) {
-            None => Ok(None),
-            Some(AttributeValue::N(ms)) => ms
-                .parse()
-                .map(Some)
-                .map_err(|_| StoreError::Malformed(format!("{WATERMARK_MS} is not a u64"))),
-            Some(_) => Err(StoreError::Malformed(format!("{WATERMARK_MS} is not a number"))),
-        }
+        output.item.as_ref().filter(|item| item.contains_key(WATERMARK_MS)).map(|item| number(item, WATERMARK_MS)).transpose()
     }
 
     async fn advance_watermark(&self, name: &str, to_ms: u64) -> Result<(), StoreError> {
@@ -252,41 +326,65 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Release and complete fail their condition only when the claim is no longer ours.
-fn owned_write_error<E>(err: E) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
-    if err.code() == Some("ConditionalCheckFailedException") {
-        StoreError::NotOwner
-    } else {
-        unavailable(err)
-    }
-}
-
 fn unavailable(err: impl std::error::Error) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
-/// Reads an item back into a `StoredClaim`.
-pub fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<StoredClaim, StoreError> {
-    let text = |name: &str| match item.get(name) {
+type Item = HashMap<String, AttributeValue>;
+
+fn text(item: &Item, name: &str) -> Result<String, StoreError> {
+    match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
         _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
-    };
-    let number = |name: &str| match item.get(name) {
+    }
+}
+
+fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
+    match item.get(name) {
         Some(AttributeValue::N(v)) => {
             v.parse::<u64>().map_err(|_| StoreError::Malformed(format!("{name} is not a u64")))
         }
         _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
-    };
-    let status = text(STATUS)?;
-    Ok(StoredClaim {
-        status: ClaimStatus::parse(&status)
-            .ok_or_else(|| StoreError::Malformed(format!("unknown status {status}")))?,
-        lease_until_ms: number(LEASE_UNTIL_MS)?,
-        expires_at_s: number(EXPIRES_AT)?,
-        body_sha256_hex: text(BODY_SHA256)?,
-        owner_token: text(OWNER_TOKEN)?,
+    }
+}
+
+fn status(item: &Item) -> Result<EventStatus, StoreError> {
+    let status = text(item, STATUS)?;
+    EventStatus::parse(&status).ok_or_else(|| StoreError::Malformed(format!("unknown status {status}")))
+}
+
+/// What every item carries.
+fn parse_stored(item: &Item) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        status: status(item)?,
+        body_sha256_hex: text(item, BODY_SHA256)?,
+        write_id: text(item, WRITE_ID)?,
+        expires_at_s: item.contains_key(EXPIRES_AT).then(|| number(item, EXPIRES_AT)).transpose()?,
     })
+}
+
+/// An item read for forwarding: a pending event whole, settled, or not ours to forward.
+fn parse_pending(item: &Item) -> Pending {
+    match status(item) {
+        Ok(EventStatus::Forwarded) => return Pending::Settled,
+        Ok(EventStatus::Pending) => {}
+        Err(error) => return Pending::Malformed(error.to_string()),
+    }
+    let event = || -> Result<PendingEvent, StoreError> {
+        let webhook_type = text(item, WEBHOOK_TYPE)?;
+        let origin = text(item, ORIGIN)?;
+        Ok(PendingEvent {
+            pk: text(item, PK)?,
+            write_id: text(item, WRITE_ID)?,
+            webhook_type: WebhookType::from_name(&webhook_type)
+                .ok_or_else(|| StoreError::Malformed(format!("unknown webhook type {webhook_type}")))?,
+            dedup_key: text(item, DEDUP_KEY)?,
+            body: text(item, BODY)?,
+            received_at_ms: number(item, RECEIVED_AT_MS)?,
+            request_id: text(item, REQUEST_ID)?,
+            origin: Origin::from_name(&origin)
+                .ok_or_else(|| StoreError::Malformed(format!("unknown origin {origin}")))?,
+        })
+    };
+    event().map_or_else(|error| Pending::Malformed(error.to_string()), Pending::Event)
 }

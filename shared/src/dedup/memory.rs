@@ -2,15 +2,25 @@
 //! within one process.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+
+use sendblue_events::WebhookType;
 
 use super::{
-    Claim, ClaimOutcome, ClaimStatus, DedupStore, StoreError, StoredClaim, WatermarkStore,
+    AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending, PendingEntry, PendingEvent,
+    PendingPage, StoreError, StoredEvent, WatermarkStore,
 };
+
+/// One item: what every item has, and the whole event while it is pending.
+#[derive(Debug, Clone)]
+struct Item {
+    stored: StoredEvent,
+    pending: Option<PendingEvent>,
+}
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    items: Mutex<HashMap<String, StoredClaim>>,
+    items: Mutex<HashMap<String, Item>>,
     watermarks: Mutex<HashMap<String, u64>>,
 }
 
@@ -23,66 +33,101 @@ impl MemoryStore {
         self.items().is_empty()
     }
 
-    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredClaim>> {
+    fn items(&self) -> MutexGuard<'_, HashMap<String, Item>> {
         // A panic while holding the lock cannot leave a half-written item: every update is a
-        // single insert or remove.
+        // single insert or assignment.
         self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl DedupStore for MemoryStore {
-    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
+    async fn accept(&self, event: &NewEvent<'_>) -> Result<AcceptOutcome, StoreError> {
+        let pk = event.pk();
         let mut items = self.items();
-        if let Some(existing) = items.get(claim.pk) {
-            if existing.is_held_by(claim.owner_token) {
-                return Ok(ClaimOutcome::Claimed);
-            }
-            if !existing.is_claimable_by(claim) {
-                return Ok(existing.outcome_for(claim));
+        if let Some(existing) = items.get(&pk) {
+            if !existing.stored.is_replaceable_at(event.now_s()) {
+                return Ok(existing.stored.outcome_for(event));
             }
         }
         // Expired items are only ever replaced, like DynamoDB before its TTL sweep; a long local
         // run sheds them whenever the map doubles.
         if items.len() >= 1024 && items.len().is_power_of_two() {
-            items.retain(|_, item| item.expires_at_s >= claim.now_s());
+            items.retain(|_, item| !item.stored.is_replaceable_at(event.now_s()));
         }
-        items.insert(
-            claim.pk.to_owned(),
-            StoredClaim {
-                status: ClaimStatus::InProgress,
-                lease_until_ms: claim.lease_until_ms,
-                expires_at_s: claim.expires_at_s,
-                body_sha256_hex: claim.body_sha256_hex.to_owned(),
-                owner_token: claim.owner_token.to_owned(),
-            },
-        );
-        Ok(ClaimOutcome::Claimed)
+        let pending = PendingEvent {
+            pk: pk.clone(),
+            write_id: event.write_id.to_owned(),
+            webhook_type: event.webhook_type,
+            dedup_key: event.key.as_str().to_owned(),
+            body: event.body.to_owned(),
+            received_at_ms: event.received_at_ms,
+            request_id: event.request_id.to_owned(),
+            origin: event.origin,
+        };
+        let stored = StoredEvent {
+            status: EventStatus::Pending,
+            body_sha256_hex: event.body_sha256_hex.to_owned(),
+            write_id: event.write_id.to_owned(),
+            expires_at_s: None,
+        };
+        items.insert(pk, Item { stored, pending: Some(pending) });
+        Ok(AcceptOutcome::Accepted)
     }
 
-    async fn release(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
+    async fn lookup(&self, pk: &str) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self.items().get(pk).map(|item| item.stored.clone()))
+    }
+
+    async fn pending(&self, pks: &[&str]) -> Result<Vec<Pending>, StoreError> {
+        let items = self.items();
+        Ok(pks
+            .iter()
+            .map(|pk| match items.get(*pk).and_then(|item| item.pending.clone()) {
+                Some(event) => Pending::Event(event),
+                None => Pending::Settled,
+            })
+            .collect())
+    }
+
+    async fn mark_forwarded(
+        &self,
+        event: &PendingEvent,
+        expires_at_s: u64,
+    ) -> Result<Marked, StoreError> {
         let mut items = self.items();
-        match items.get(pk) {
-            None => Ok(()),
-            Some(item) if item.is_held_by(owner_token) => {
-                items.remove(pk);
-                Ok(())
+        match items.get_mut(&event.pk) {
+            Some(item) if item.pending.as_ref().is_some_and(|p| p.write_id == event.write_id) => {
+                item.pending = None;
+                item.stored.status = EventStatus::Forwarded;
+                item.stored.expires_at_s = Some(expires_at_s);
+                Ok(Marked::Now)
             }
-            Some(_) => Err(StoreError::NotOwner),
+            _ => Ok(Marked::Already),
         }
     }
 
-    async fn lookup(&self, pk: &str) -> Result<Option<StoredClaim>, StoreError> {
-        Ok(self.items().get(pk).cloned())
-    }
-
-    async fn complete(&self, pk: &str, owner_token: &str) -> Result<(), StoreError> {
-        match self.items().get_mut(pk) {
-            Some(item) if item.is_held_by(owner_token) => {
-                item.status = ClaimStatus::Completed;
-                Ok(())
-            }
-            _ => Err(StoreError::NotOwner),
-        }
+    async fn pending_page(
+        &self,
+        webhook_type: WebhookType,
+        before_ms: u64,
+        after: Option<&PendingEntry>,
+        limit: usize,
+    ) -> Result<PendingPage, StoreError> {
+        let position = |entry: &PendingEntry| (entry.received_at_ms, entry.pk.clone());
+        let start = after.map(position);
+        let mut entries: Vec<PendingEntry> = self
+            .items()
+            .values()
+            .filter_map(|item| item.pending.as_ref())
+            .filter(|p| p.webhook_type == webhook_type && p.received_at_ms < before_ms)
+            .map(|p| PendingEntry { pk: p.pk.clone(), received_at_ms: p.received_at_ms })
+            .filter(|entry| start.as_ref().is_none_or(|start| position(entry) > *start))
+            .collect();
+        entries.sort_by_key(position);
+        let limit = limit.max(1);
+        let next = (entries.len() > limit).then(|| entries[limit - 1].clone());
+        entries.truncate(limit);
+        Ok(PendingPage { entries, next })
     }
 }
 

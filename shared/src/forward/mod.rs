@@ -1,31 +1,186 @@
-//! Forwarding: hand each new event to the team's event bus.
+//! Forwarding: what the `forward` function does with the keys the table's stream or the sweep
+//! hands it. It reads them again (a stream record is a snapshot; the sweep may have forwarded
+//! its item since), puts the events that are still pending on the bus in their order, in
+//! batches, and marks each one that went out.
+//!
+//! The one window for a second copy on the bus: an event put on the bus whose mark was lost
+//! (the function crashed or the write failed in between) stays pending and goes out again.
+//! It carries the same `dedup_key`; `MarkFailures` and `MarkRaces` count these windows.
 
-mod eventbridge;
-mod json_lines;
+pub mod config;
+mod function;
+mod metrics;
+pub mod stream;
+pub mod sweep;
 
-use std::future::Future;
+use std::collections::HashSet;
 
-pub use eventbridge::EventBridgeSink;
-pub use json_lines::JsonLinesSink;
+use sendblue_events::Metadata;
 
-/// One event as EventBridge takes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingEvent<'a> {
-    pub source: &'a str,
-    pub detail_type: &'a str,
-    /// A JSON object: see `envelope::detail`.
-    pub detail: &'a str,
+use crate::bus::{EventSink, OutgoingEvent, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
+use crate::dedup::{DedupStore, Marked, Pending, PendingEvent};
+use crate::time::{iso_ms, now_ms};
+pub use function::run;
+
+/// Where accepted events go, and how long their keys are guarded once they went.
+#[derive(Debug)]
+pub struct Forwarder<S, E> {
+    pub store: S,
+    pub sink: E,
+    pub event_source: String,
+    pub dedup_ttl_seconds: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("forwarding failed: {0}")]
-pub struct ForwardError(pub String);
+/// What one `forward` call did with its keys.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Put on the bus now.
+    pub forwarded: usize,
+    /// Forwarded before, no item, or a key seen earlier in the same call: nothing to do.
+    pub settled: usize,
+    /// Pending items that cannot be forwarded as they are (altered or written by hand, or too
+    /// large for the bus): logged and left where they are, never forwarded half-made.
+    pub malformed: usize,
+    /// Put on the bus, but the mark failed: the item stays pending and will go out again.
+    pub mark_failures: usize,
+    /// Put on the bus, but another forward had marked it first: it went out twice.
+    pub mark_races: usize,
+    /// The age of the oldest event forwarded now, from its acceptance (milliseconds).
+    pub max_latency_ms: u64,
+    /// The index (in the keys given) of the first key not settled, if any: the bus or the
+    /// store failed there, and that key and all after it must be tried again.
+    pub failed_at: Option<usize>,
+}
 
-/// Where forwarded events go. Implemented for EventBridge and, for local runs and tests, for
-/// any writer (one JSON line per event).
-pub trait EventSink: Send + Sync {
-    fn forward(
-        &self,
-        event: &OutgoingEvent<'_>,
-    ) -> impl Future<Output = Result<(), ForwardError>> + Send;
+impl Report {
+    /// Adds up two calls' reports; `failed_at` is the first call's, if either failed.
+    pub fn absorb(&mut self, other: &Report) {
+        self.forwarded += other.forwarded;
+        self.settled += other.settled;
+        self.malformed += other.malformed;
+        self.mark_failures += other.mark_failures;
+        self.mark_races += other.mark_races;
+        self.max_latency_ms = self.max_latency_ms.max(other.max_latency_ms);
+        self.failed_at = self.failed_at.or(other.failed_at);
+    }
+}
+
+/// One event of a batch about to go out: its index in the keys, its item, and its `Detail`.
+struct Outgoing {
+    index: usize,
+    event: PendingEvent,
+    detail: String,
+}
+
+impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
+    /// Forwards, in order, those of `pks` that are still pending, and marks each one forwarded.
+    /// Stops at the first failure: `Report::failed_at` says where to start again.
+    pub async fn forward(&self, pks: &[&str]) -> Report {
+        let mut report = Report::default();
+        let reads = match self.store.pending(pks).await {
+            Ok(reads) => reads,
+            Err(error) => {
+                tracing::error!(%error, "reading the pending events failed");
+                report.failed_at = (!pks.is_empty()).then_some(0);
+                return report;
+            }
+        };
+        let mut seen = HashSet::new();
+        let (mut batch, mut batch_bytes) = (Vec::<Outgoing>::new(), 0);
+        for (index, read) in reads.into_iter().enumerate() {
+            let event = match read {
+                _ if !seen.insert(pks[index]) => {
+                    report.settled += 1;
+                    continue;
+                }
+                Pending::Settled => {
+                    report.settled += 1;
+                    continue;
+                }
+                Pending::Malformed(reason) => {
+                    tracing::error!(pk = pks[index], %reason, "malformed pending item: skipped");
+                    report.malformed += 1;
+                    continue;
+                }
+                Pending::Event(event) => event,
+            };
+            let detail = detail(&event);
+            let size_bytes = self.outgoing(&event, &detail).size_bytes();
+            if size_bytes > MAX_BATCH_BYTES {
+                tracing::error!(pk = pks[index], size_bytes, "pending event too large for the bus: skipped");
+                report.malformed += 1;
+                continue;
+            }
+            if batch.len() == MAX_BATCH_ENTRIES || batch_bytes + size_bytes > MAX_BATCH_BYTES {
+                self.put(std::mem::take(&mut batch), &mut report).await;
+                batch_bytes = 0;
+                if report.failed_at.is_some() {
+                    return report;
+                }
+            }
+            batch.push(Outgoing { index, event, detail });
+            batch_bytes += size_bytes;
+        }
+        if !batch.is_empty() {
+            self.put(batch, &mut report).await;
+        }
+        report
+    }
+
+    fn outgoing<'a>(&'a self, event: &'a PendingEvent, detail: &'a str) -> OutgoingEvent<'a> {
+        OutgoingEvent {
+            source: &self.event_source,
+            detail_type: event.webhook_type.sendblue_name(),
+            detail,
+        }
+    }
+
+    /// One `PutEvents`, then a mark for each entry the bus took.
+    async fn put(&self, batch: Vec<Outgoing>, report: &mut Report) {
+        let entries: Vec<_> = batch.iter().map(|o| self.outgoing(&o.event, &o.detail)).collect();
+        let results = match self.sink.put_batch(&entries).await {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::error!(%error, events = batch.len(), "the bus refused the batch");
+                report.failed_at = Some(batch[0].index);
+                return;
+            }
+        };
+        let now_ms = now_ms();
+        let expires_at_s = now_ms / 1000 + self.dedup_ttl_seconds;
+        for (outgoing, result) in batch.iter().zip(results) {
+            if let Err(error) = result {
+                tracing::error!(pk = outgoing.event.pk, %error, "the bus refused the event");
+                report.failed_at.get_or_insert(outgoing.index);
+                continue;
+            }
+            report.forwarded += 1;
+            let latency_ms = now_ms.saturating_sub(outgoing.event.received_at_ms);
+            report.max_latency_ms = report.max_latency_ms.max(latency_ms);
+            match self.store.mark_forwarded(&outgoing.event, expires_at_s).await {
+                Ok(Marked::Now) => {}
+                Ok(Marked::Already) => {
+                    tracing::warn!(pk = outgoing.event.pk, "forwarded, but marked by another forward first: a second copy");
+                    report.mark_races += 1;
+                }
+                Err(error) => {
+                    tracing::error!(pk = outgoing.event.pk, %error, "forwarded, but the mark failed: it will go out again");
+                    report.mark_failures += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The forwarded `Detail`, made from the item as the receiver would have made it at the door.
+fn detail(event: &PendingEvent) -> String {
+    let received_at = iso_ms(event.received_at_ms);
+    let metadata = Metadata {
+        webhook_type: event.webhook_type.sendblue_name(),
+        dedup_key: event.dedup_key.as_str(),
+        received_at: &received_at,
+        request_id: &event.request_id,
+        origin: event.origin,
+    };
+    crate::envelope::detail(&metadata, &event.body)
 }

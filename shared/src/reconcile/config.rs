@@ -29,8 +29,6 @@ pub enum Credentials {
 #[derive(Debug, Clone)]
 pub struct ReconcileConfig {
     pub table_name: String,
-    pub bus_name: String,
-    pub event_source: String,
     pub dedup_ttl_seconds: u64,
     pub metrics_namespace: String,
     pub api_base: String,
@@ -74,8 +72,6 @@ impl ReconcileConfig {
         }
         Ok(Self {
             table_name: vars.table_name()?,
-            bus_name: vars.bus_name()?,
-            event_source: vars.event_source()?,
             dedup_ttl_seconds,
             metrics_namespace: vars.metrics_namespace()?,
             api_base,

@@ -9,10 +9,8 @@ use serde_json::{json, Value};
 
 use super::config::{Credentials, ReconcileConfig};
 use super::messages_api::{ApiCredentials, HttpMessagesApi};
-use super::{Lease, ReconcileError, Reconciler, Summary, Walk};
+use super::{ReconcileError, Reconciler, Summary, Walk};
 use crate::dedup::DynamoDbStore;
-use crate::delivery::Forwarder;
-use crate::forward::EventBridgeSink;
 use crate::time::{now_ms, parse_iso_ms};
 
 /// A run stops taking new pages this long before the invocation's deadline, so that what it
@@ -32,23 +30,18 @@ pub async fn run() -> Result<(), Error> {
     };
     let api = HttpMessagesApi::new(&config.api_base, credentials)?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let sink = EventBridgeSink::new(aws_sdk_eventbridge::Client::new(&aws), &config.bus_name);
     let reconciler = Reconciler {
-        forwarder: Forwarder {
-            store: &store,
-            sink: &sink,
-            event_source: &config.event_source,
-            dedup_ttl_seconds: config.dedup_ttl_seconds,
-        },
+        store: &store,
         api: &api,
         walk: Walk::from_watermark(&config),
+        dedup_ttl_seconds: config.dedup_ttl_seconds,
     };
     let (reconciler, namespace) = (&reconciler, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline_ms = event.context.deadline;
         let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
         let stop_at = tokio::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE);
-        let result = reconciler.run(stop_at, Lease::UntilMs(deadline_ms)).await;
+        let result = reconciler.run(stop_at).await;
         emit_metrics(namespace, result.as_ref());
         match result {
             Ok(summary) => {
@@ -100,7 +93,7 @@ fn uncovered_seconds(summary: &Summary) -> u64 {
 /// window that the walk left unread).
 fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
     let (recovered, records, api_errors) = match result {
-        Ok(summary) => (summary.forwarded, summary.records, 0),
+        Ok(summary) => (summary.recovered, summary.records, 0),
         Err(ReconcileError::Api(_)) => (0, 0, 1),
         Err(_) => (0, 0, 0),
     };

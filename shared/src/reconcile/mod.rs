@@ -1,9 +1,10 @@
 //! Reconciliation: recovering from Sendblue's messages API what its webhooks did not bring
 //! (an outage longer than Sendblue's three retries, a secret mismatch answered 401, a broken
 //! deploy). Sendblue keeps no delivery log, but the API lists every message with its current
-//! status, oldest update first, so a scheduled run walks it from a saved watermark and feeds
-//! every record to the same claim → forward → complete code as the webhook path (`delivery`),
-//! keyed as that path keys it: whatever one path forwarded is a duplicate to the other.
+//! status, oldest update first, so a scheduled run walks it from a saved watermark and accepts
+//! every record through the same door as the webhook path (one conditional write, `dedup`),
+//! keyed as that path keys it: whatever one path accepted is a duplicate to the other, and the
+//! `forward` function puts what it accepted on the bus. Reconciliation itself calls no bus.
 //!
 //! Limits: only a message's *current* status is listed, so outbound statuses it went through
 //! unseen (QUEUED, SENT before DELIVERED) cannot be recovered; typing indicators, call logs,
@@ -20,11 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::dedup::{claim_pk, DedupStore, StoreError, WatermarkStore};
+use crate::dedup::{event_pk, AcceptOutcome, DedupStore, NewEvent, StoreError, WatermarkStore};
 use crate::dedup_key;
-use crate::delivery::{Event, Forwarder};
-use crate::forward::EventSink;
-use crate::outcome::Outcome;
 use crate::time::{iso_ms, now_ms, parse_iso_ms};
 pub use function::run;
 use messages_api::{ApiError, MessagesApi, PageQuery};
@@ -45,7 +43,7 @@ pub struct Walk {
     /// Start here instead of at the watermark (a CLI backfill's `--since`); such a walk leaves
     /// the watermark as it is.
     pub since_ms: Option<u64>,
-    /// Count what would be recovered, and write nothing: no claim, no event, no watermark.
+    /// Count what would be recovered, and write nothing: no event, no watermark.
     pub dry_run: bool,
 }
 
@@ -80,15 +78,14 @@ impl Walk {
 pub struct Summary {
     pub pages: usize,
     pub records: usize,
-    /// Forwarded now: events the webhooks did not bring (for a dry run, those it would forward).
-    pub forwarded: usize,
-    /// Forwarded before, by webhook or by an earlier run.
+    /// Accepted now, for `forward` to put on the bus: events the webhooks did not bring (for a
+    /// dry run, those it would accept).
+    pub recovered: usize,
+    /// Accepted before, by webhook or by an earlier run.
     pub duplicates: usize,
-    /// Held by a delivery in flight: left for the next run.
-    pub in_progress: usize,
     /// Records that are no message (no `message_handle`): skipped, logged.
     pub unusable: usize,
-    /// Forwarded (or, dry, to forward) by webhook type.
+    /// Recovered (or, dry, to recover) by webhook type.
     pub by_type: BTreeMap<String, usize>,
     pub watermark_before: Option<String>,
     pub watermark_after: Option<String>,
@@ -110,8 +107,6 @@ pub enum ReconcileError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("forwarding a recovered event failed: {0}")]
-    Forward(String),
 }
 
 /// The fields of a record that route it and place it in time.
@@ -123,10 +118,8 @@ struct RecordHead {
 
 /// What became of one record.
 enum Settled {
-    Forwarded(WebhookType),
+    Recovered(WebhookType),
     Duplicate,
-    /// A delivery of the key is in flight: not settled yet.
-    InProgress,
     Unusable,
 }
 
@@ -152,46 +145,25 @@ impl Cursor {
     }
 }
 
-/// How long a run's claims hold their keys against other deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lease {
-    /// Until this time (epoch milliseconds): the Lambda invocation's deadline, after which a
-    /// claim it left may be taken over.
-    UntilMs(u64),
-    /// This long from the moment of each claim: a CLI backfill, which may run for hours, so a
-    /// deadline fixed at its start would leave the later claims none.
-    ForMs(u64),
-}
-
-impl Lease {
-    /// The `lease_until_ms` of a claim made now.
-    pub fn until_ms(self) -> u64 {
-        match self {
-            Lease::UntilMs(until_ms) => until_ms,
-            Lease::ForMs(length_ms) => now_ms() + length_ms,
-        }
-    }
-}
-
 /// One reconciliation run's parts.
 #[derive(Debug)]
-pub struct Reconciler<'a, S, E, A> {
-    pub forwarder: Forwarder<'a, S, E>,
+pub struct Reconciler<'a, S, A> {
+    pub store: &'a S,
     pub api: &'a A,
     pub walk: Walk,
+    /// How long the table remembers a forwarded key: the walk never starts before that.
+    pub dedup_ttl_seconds: u64,
 }
 
-impl<S, E, A> Reconciler<'_, S, E, A>
+impl<S, A> Reconciler<'_, S, A>
 where
     S: DedupStore + WatermarkStore,
-    E: EventSink,
     A: MessagesApi,
 {
-    /// Walks the API from the watermark until the records run out or `stop_at`, forwarding what
-    /// was missed, and advances the watermark past the records settled without a gap.
-    /// `lease` says how long each claim holds its key.
-    pub async fn run(&self, stop_at: Instant, lease: Lease) -> Result<Summary, ReconcileError> {
-        let store = self.forwarder.store;
+    /// Walks the API from the watermark until the records run out or `stop_at`, accepting what
+    /// was missed, and advances the watermark past the records settled.
+    pub async fn run(&self, stop_at: Instant) -> Result<Summary, ReconcileError> {
+        let store = self.store;
         let before = store.watermark(WATERMARK).await?;
         let wanted_start_ms = match (self.walk.since_ms, before) {
             (Some(since_ms), _) => since_ms,
@@ -199,7 +171,7 @@ where
             (None, None) => now_ms().saturating_sub(self.walk.lookback_ms),
         };
         let mut summary = Summary { watermark_before: before.map(iso_ms), ..Summary::default() };
-        let window_edge_ms = now_ms().saturating_sub(self.forwarder.dedup_ttl_seconds * 1000);
+        let window_edge_ms = now_ms().saturating_sub(self.dedup_ttl_seconds * 1000);
         let start_ms = wanted_start_ms.max(window_edge_ms);
         if start_ms > wanted_start_ms {
             summary.uncovered_from = Some(iso_ms(wanted_start_ms));
@@ -212,8 +184,8 @@ where
             );
         }
         let mut cursor = Cursor { since_ms: start_ms, seen_at_since: 0 };
-        // The latest update time up to which every record read was settled.
-        let (mut settled_to_ms, mut gap) = (None::<u64>, false);
+        // The latest update time of the records read: each one read is settled.
+        let mut settled_to_ms = None::<u64>;
         loop {
             if Instant::now() >= stop_at {
                 summary.stopped_early = true;
@@ -232,23 +204,17 @@ where
                 let head: Option<RecordHead> = serde_json::from_str(record.get()).ok();
                 let updated_ms =
                     head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
-                match self.settle(record.get(), head.as_ref(), lease).await? {
-                    Settled::Forwarded(t) => {
-                        summary.forwarded += 1;
+                match self.settle(record.get(), head.as_ref()).await? {
+                    Settled::Recovered(t) => {
+                        summary.recovered += 1;
                         *summary.by_type.entry(t.sendblue_name().to_owned()).or_insert(0) += 1;
                     }
                     Settled::Duplicate => summary.duplicates += 1,
-                    Settled::InProgress => {
-                        summary.in_progress += 1;
-                        gap = true;
-                    }
                     Settled::Unusable => summary.unusable += 1,
                 }
                 if let Some(updated_ms) = updated_ms {
                     cursor.passed(updated_ms);
-                    if !gap {
-                        settled_to_ms = Some(settled_to_ms.unwrap_or(0).max(updated_ms));
-                    }
+                    settled_to_ms = Some(settled_to_ms.unwrap_or(0).max(updated_ms));
                 } else {
                     cursor.seen_at_since += 1;
                 }
@@ -268,13 +234,8 @@ where
         Ok(summary)
     }
 
-    /// Routes one record as the webhook path would, and delivers it (or, dry, looks it up).
-    async fn settle(
-        &self,
-        record: &str,
-        head: Option<&RecordHead>,
-        lease: Lease,
-    ) -> Result<Settled, ReconcileError> {
+    /// Routes one record as the webhook path would, and accepts it (or, dry, looks it up).
+    async fn settle(&self, record: &str, head: Option<&RecordHead>) -> Result<Settled, ReconcileError> {
         let Some(head) = head else { return Ok(Settled::Unusable) };
         let webhook_type = if head.is_outbound == Some(true) {
             WebhookType::Outbound
@@ -286,45 +247,26 @@ where
             tracing::warn!(webhook_type = webhook_type.sendblue_name(), "record without its key");
             return Ok(Settled::Unusable);
         };
+        let now_ms = now_ms();
         if self.walk.dry_run {
-            let known = self.forwarder.store.lookup(&claim_pk(webhook_type, &key)).await?;
-            let live = known.is_some_and(|item| item.expires_at_s >= now_ms() / 1000);
-            return Ok(if live { Settled::Duplicate } else { Settled::Forwarded(webhook_type) });
+            let known = self.store.lookup(&event_pk(webhook_type, &key)).await?;
+            let live = known.is_some_and(|item| !item.is_replaceable_at(now_ms / 1000));
+            return Ok(if live { Settled::Duplicate } else { Settled::Recovered(webhook_type) });
         }
-        let event = Event {
+        let write_id = uuid::Uuid::new_v4().simple().to_string();
+        let event = NewEvent {
             webhook_type,
-            body: record,
             key: &key,
+            body: record,
             body_sha256_hex: &body_sha256_hex,
+            received_at_ms: now_ms,
             request_id: "",
             origin: Origin::Reconciliation,
-            now_ms: now_ms(),
-            lease_until_ms: lease.until_ms(),
+            write_id: &write_id,
         };
-        match self.forwarder.deliver(&event).await {
-            Outcome::Forwarded | Outcome::CompletionFailed(_) => {
-                Ok(Settled::Forwarded(webhook_type))
-            }
-            Outcome::Duplicate { .. } => Ok(Settled::Duplicate),
-            Outcome::InProgress { .. } => Ok(Settled::InProgress),
-            Outcome::StoreFailed(error) => Err(error.into()),
-            Outcome::ForwardFailed { error, .. } => Err(ReconcileError::Forward(error.to_string())),
-            other => Err(ReconcileError::Forward(format!("unexpected outcome {}", other.name()))),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_for_a_length_is_counted_from_each_claim_and_a_deadline_is_fixed() {
-        let first = Lease::ForMs(60_000).until_ms();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let later = Lease::ForMs(60_000).until_ms();
-        assert!(later >= first + 20, "{first} then {later}");
-        assert!(first >= now_ms() + 59_000);
-        assert_eq!(Lease::UntilMs(1_234).until_ms(), 1_234);
+        Ok(match self.store.accept(&event).await? {
+            AcceptOutcome::Accepted => Settled::Recovered(webhook_type),
+            AcceptOutcome::Duplicate { .. } => Settled::Duplicate,
+        })
     }
 }

@@ -39,8 +39,8 @@ struct Line<'a> {
     detail: &'a RawValue,
 }
 
-impl<W: Write + Send> EventSink for JsonLinesSink<W> {
-    async fn forward(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
+impl<W: Write + Send> JsonLinesSink<W> {
+    fn write(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
         let detail: &RawValue = serde_json::from_str(event.detail)
             .map_err(|e| ForwardError(format!("detail is not JSON: {e}")))?;
         let mut line = serde_json::to_vec(&Line {
@@ -61,5 +61,14 @@ impl<W: Write + Send> EventSink for JsonLinesSink<W> {
         out.write_all(&line)
             .and_then(|()| out.flush())
             .map_err(|e| ForwardError(format!("writing the event: {e}")))
+    }
+}
+
+impl<W: Write + Send> EventSink for JsonLinesSink<W> {
+    async fn put_batch(
+        &self,
+        events: &[OutgoingEvent<'_>],
+    ) -> Result<Vec<Result<(), ForwardError>>, ForwardError> {
+        Ok(events.iter().map(|event| self.write(event)).collect())
     }
 }
