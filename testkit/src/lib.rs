@@ -18,10 +18,10 @@ use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextR
 use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
 use lambda_http::{Body, Request};
 use sendblue_webhooks::config::{Backend, Config};
-use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore};
-use sendblue_webhooks::forward::{
-    EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent,
-};
+use sendblue_webhooks::bus::{EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent};
+use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore, StoredEvent};
+use sendblue_webhooks::forward::Forwarder;
+use sendblue_webhooks::pipeline::{ByStream, Handoff};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::Value;
 
@@ -74,25 +74,32 @@ pub fn config(webhook_type: WebhookType, backend: Backend) -> Config {
                 Backend::Aws { table_name, .. } => Some(table_name.clone()),
                 Backend::Local => None,
             },
-            "EVENT_BUS_NAME" => match &backend {
-                Backend::Aws { bus_name, .. } => Some(bus_name.clone()),
-                Backend::Local => None,
-            },
             _ => None,
         })
         .expect("test configuration is valid");
     Config { metrics_namespace: None, ..config }
 }
 
-pub type MemoryPipeline = WebhookPipeline<MemoryStore, JsonLinesSink<Vec<u8>>>;
+/// A receiver of the local mode: in memory, each accepted event forwarded in-process to `E`.
+pub type LocalPipeline<E> = WebhookPipeline<Arc<MemoryStore>, Forwarder<Arc<MemoryStore>, E>>;
+
+pub type MemoryPipeline = LocalPipeline<JsonLinesSink<Vec<u8>>>;
+
+/// The local mode's receiver, as `app::run` builds it, printing to `sink`.
+pub fn local_receiver<E: EventSink>(webhook_type: WebhookType, sink: E) -> LocalPipeline<E> {
+    let config = config(webhook_type, Backend::Local);
+    let store = Arc::new(MemoryStore::default());
+    let forwarder = Forwarder {
+        store: Arc::clone(&store),
+        sink,
+        event_source: config.event_source.clone(),
+        dedup_ttl_seconds: config.dedup_ttl_seconds,
+    };
+    WebhookPipeline::new(webhook_type, &config, store, forwarder)
+}
 
 pub fn memory_receiver(webhook_type: WebhookType) -> MemoryPipeline {
-    WebhookPipeline::new(
-        webhook_type,
-        &config(webhook_type, Backend::Local),
-        MemoryStore::default(),
-        JsonLinesSink::new(Vec::new()),
-    )
+    local_receiver(webhook_type, JsonLinesSink::new(Vec::new()))
 }
 
 /// A sink that keeps each forwarded `Detail` exactly as the pipeline wrote it.
@@ -106,22 +113,21 @@ impl RecordingSink {
 }
 
 impl EventSink for RecordingSink {
-    async fn forward(&self, event: &OutgoingEvent<'_>) -> Result<(), ForwardError> {
-        self.0.lock().unwrap().push(event.detail.to_owned());
-        Ok(())
+    async fn put_batch(
+        &self,
+        events: &[OutgoingEvent<'_>],
+    ) -> Result<Vec<Result<(), ForwardError>>, ForwardError> {
+        let mut details = self.0.lock().unwrap();
+        details.extend(events.iter().map(|event| event.detail.to_owned()));
+        Ok(vec![Ok(()); events.len()])
     }
 }
 
-pub type RecordingPipeline = WebhookPipeline<MemoryStore, RecordingSink>;
+pub type RecordingPipeline = LocalPipeline<RecordingSink>;
 
 /// A receiver on in-memory backends whose sink keeps the forwarded details verbatim.
 pub fn recording_receiver(webhook_type: WebhookType) -> RecordingPipeline {
-    WebhookPipeline::new(
-        webhook_type,
-        &config(webhook_type, Backend::Local),
-        MemoryStore::default(),
-        RecordingSink::default(),
-    )
+    local_receiver(webhook_type, RecordingSink::default())
 }
 
 /// The `data` of a forwarded `Detail`, byte for byte as it stands in the detail's text:
@@ -167,14 +173,14 @@ impl Intercept for CaptureBodies {
 
 /// Every event the local sink has printed, parsed.
 pub fn printed_events(receiver: &MemoryPipeline) -> Vec<Value> {
-    receiver.sink().inspect(|out| {
+    receiver.handoff().sink.inspect(|out| {
         String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     })
 }
 
 /// Handles `request` and returns the status code and the parsed JSON body.
-pub async fn answer<S: DedupStore, E: EventSink>(
-    receiver: &WebhookPipeline<S, E>,
+pub async fn answer<S: DedupStore, H: Handoff>(
+    receiver: &WebhookPipeline<S, H>,
     request: Request,
 ) -> (u16, Value) {
     let response = receiver.handle(request).await;
@@ -302,6 +308,8 @@ impl Emulators {
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(shape.attributes))
             .set_key_schema(Some(shape.key_schema))
+            .set_global_secondary_indexes(Some(shape.indexes).filter(|i| !i.is_empty()))
+            .set_stream_specification(shape.stream)
             .send()
             .await
             .expect("create table");
@@ -431,21 +439,8 @@ impl Emulators {
     }
 
     /// The dedup item of `pk`, read consistently.
-    pub async fn item(
-        &self,
-        table: &str,
-        pk: &str,
-    ) -> Option<sendblue_webhooks::dedup::StoredClaim> {
-        let output = self
-            .dynamodb
-            .get_item()
-            .table_name(table)
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        output.item.map(|item| sendblue_webhooks::dedup::parse_item(&item).unwrap())
+    pub async fn item(&self, table: &str, pk: &str) -> Option<StoredEvent> {
+        self.store(table).lookup(pk).await.expect("the item reads back")
     }
 
     pub fn store(&self, table: &str) -> DynamoDbStore {
@@ -456,20 +451,20 @@ impl Emulators {
         EventBridgeSink::new(self.eventbridge.clone(), bus)
     }
 
-    /// A receiver on the emulated AWS, as a deployed function builds it.
-    pub fn receiver(
-        &self,
-        webhook_type: WebhookType,
-        table: &str,
-        bus: &str,
-    ) -> WebhookPipeline<DynamoDbStore, EventBridgeSink> {
-        let backend = Backend::Aws { table_name: table.into(), bus_name: bus.into() };
-        WebhookPipeline::new(
-            webhook_type,
-            &config(webhook_type, backend),
-            self.store(table),
-            self.sink(bus),
-        )
+    /// A receiver on the emulated AWS, as a deployed function builds it: it only accepts.
+    pub fn receiver(&self, webhook_type: WebhookType, table: &str) -> WebhookPipeline<DynamoDbStore> {
+        let backend = Backend::Aws { table_name: table.into() };
+        WebhookPipeline::new(webhook_type, &config(webhook_type, backend), self.store(table), ByStream)
+    }
+
+    /// The forward function's core on the emulated AWS, as the deployed one builds it.
+    pub fn forwarder(&self, table: &str, bus: &str) -> Forwarder<DynamoDbStore, EventBridgeSink> {
+        Forwarder {
+            store: self.store(table),
+            sink: self.sink(bus),
+            event_source: sendblue_webhooks::config::DEFAULT_EVENT_SOURCE.to_owned(),
+            dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
+        }
     }
 }
 
@@ -478,8 +473,8 @@ pub const SENDBLUE_RETRIES: usize = 3;
 
 /// Delivers as Sendblue does, returning every attempt's status. `before_attempt(n)` runs
 /// before attempt `n` (0-based), e.g. to heal an injected fault; `pause` is the back-off.
-pub async fn deliver_with_retries<S: DedupStore, E: EventSink>(
-    receiver: &WebhookPipeline<S, E>,
+pub async fn deliver_with_retries<S: DedupStore, H: Handoff>(
+    receiver: &WebhookPipeline<S, H>,
     request: impl Fn() -> Request,
     mut before_attempt: impl FnMut(usize),
     pause: std::time::Duration,
