@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{service_fn, Error, Request};
 
-use crate::bus::JsonLinesSink;
+use crate::bus::{EventSink, JsonLinesSink};
 use crate::config::{Backend, Config};
 use crate::dedup::{DedupStore, DynamoDbStore, MemoryStore};
 use crate::forward::Forwarder;
@@ -53,16 +53,24 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
                 webhook_type = webhook_type.sendblue_name(),
                 "local mode: in-memory dedup, events printed to stdout, nothing sent to AWS"
             );
-            let store = Arc::new(MemoryStore::default());
-            let forwarder = Forwarder {
-                store: Arc::clone(&store),
-                sink: JsonLinesSink::stdout(),
-                event_source: config.event_source.clone(),
-                dedup_ttl_seconds: config.dedup_ttl_seconds,
-            };
-            serve(WebhookPipeline::new(webhook_type, &config, store, forwarder)).await
+            serve(local_pipeline(webhook_type, &config, JsonLinesSink::stdout())).await
         }
     }
+}
+
+/// A receiver of the local mode: in memory, each accepted event forwarded in-process to `E`.
+pub type LocalPipeline<E> = WebhookPipeline<Arc<MemoryStore>, Forwarder<Arc<MemoryStore>, E>>;
+
+/// The local mode's receiver, its events forwarded to `sink` as they are accepted.
+pub fn local_pipeline<E: EventSink>(webhook_type: WebhookType, config: &Config, sink: E) -> LocalPipeline<E> {
+    let store = Arc::new(MemoryStore::default());
+    let forwarder = Forwarder {
+        store: Arc::clone(&store),
+        sink,
+        event_source: config.event_source.clone(),
+        dedup_ttl_seconds: config.dedup_ttl_seconds,
+    };
+    WebhookPipeline::new(webhook_type, config, store, forwarder)
 }
 
 async fn serve<S, H>(receiver: WebhookPipeline<S, H>) -> Result<(), Error>

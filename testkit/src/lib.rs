@@ -19,7 +19,7 @@ use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
 use lambda_http::{Body, Request};
 use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::bus::{EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent};
-use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, MemoryStore, StoredEvent};
+use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, StoredEvent};
 use sendblue_webhooks::forward::Forwarder;
 use sendblue_webhooks::pipeline::{ByStream, Handoff};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
@@ -80,22 +80,13 @@ pub fn config(webhook_type: WebhookType, backend: Backend) -> Config {
     Config { metrics_namespace: None, ..config }
 }
 
-/// A receiver of the local mode: in memory, each accepted event forwarded in-process to `E`.
-pub type LocalPipeline<E> = WebhookPipeline<Arc<MemoryStore>, Forwarder<Arc<MemoryStore>, E>>;
+pub use sendblue_webhooks::app::LocalPipeline;
 
 pub type MemoryPipeline = LocalPipeline<JsonLinesSink<Vec<u8>>>;
 
 /// The local mode's receiver, as `app::run` builds it, printing to `sink`.
 pub fn local_receiver<E: EventSink>(webhook_type: WebhookType, sink: E) -> LocalPipeline<E> {
-    let config = config(webhook_type, Backend::Local);
-    let store = Arc::new(MemoryStore::default());
-    let forwarder = Forwarder {
-        store: Arc::clone(&store),
-        sink,
-        event_source: config.event_source.clone(),
-        dedup_ttl_seconds: config.dedup_ttl_seconds,
-    };
-    WebhookPipeline::new(webhook_type, &config, store, forwarder)
+    sendblue_webhooks::app::local_pipeline(webhook_type, &config(webhook_type, Backend::Local), sink)
 }
 
 pub fn memory_receiver(webhook_type: WebhookType) -> MemoryPipeline {

@@ -33,7 +33,8 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
             oldest_pending_age_ms: self.oldest_pending_ms(now_ms).await?.map(|ms| now_ms.saturating_sub(ms)),
             ..SweepReport::default()
         };
-        let before_ms = now_ms.saturating_sub(min_age_ms);
+        // Accepted at or before `now - min_age`.
+        let before_ms = (now_ms + 1).saturating_sub(min_age_ms);
         for webhook_type in WebhookType::ALL {
             let mut after: Option<PendingEntry> = None;
             loop {

@@ -6,7 +6,6 @@ use lambda_http::http::Method;
 use lambda_http::{Body, RequestExt};
 use sendblue_testkit::*;
 use sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;
-use sendblue_webhooks::dedup::{Claim, DedupStore};
 use sendblue_webhooks::events::payload::{MessageStatus, Payload};
 use sendblue_webhooks::WebhookType;
 use serde_json::{json, Value};
@@ -86,7 +85,7 @@ async fn each_type_is_forwarded_once_with_its_data_untouched() {
         // And byte for byte, as the pipeline hands the event to the bus.
         let recording = recording_receiver(t);
         assert_eq!(answer(&recording, fixture(t.binary_name())).await.0, 200);
-        assert_eq!(data_text(&recording.sink().details()[0]), fixture_body(t), "{t}");
+        assert_eq!(data_text(&recording.handoff().sink.details()[0]), fixture_body(t), "{t}");
         let metadata = &event["Detail"]["metadata"];
         assert_eq!(metadata["webhook_type"], t.sendblue_name());
         assert!(metadata["dedup_key"].as_str().is_some_and(|k| !k.is_empty()));
@@ -227,7 +226,7 @@ async fn size_limit_applies_to_the_decoded_body() {
     *request.headers_mut() = fixture("line-blocked").headers().clone();
     let (status, body) = answer(&receiver, request).await;
     assert_eq!(status, 200, "judged by its decoded size: {body}");
-    assert_eq!(data_text(&receiver.sink().details()[0]), just_fits);
+    assert_eq!(data_text(&receiver.handoff().sink.details()[0]), just_fits);
 }
 
 #[tokio::test]
@@ -281,28 +280,6 @@ async fn same_key_with_other_content_is_a_flagged_duplicate() {
 }
 
 #[tokio::test]
-async fn a_key_in_progress_is_answered_503_with_retry_after() {
-    let receiver = memory_receiver(WebhookType::CallLog);
-    let now_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            as u64;
-    let claim = Claim {
-        pk: "call_log#cs_abc123def456",
-        owner_token: "another-invocation",
-        body_sha256_hex: "",
-        now_ms,
-        lease_until_ms: now_ms + 8_500,
-        expires_at_s: now_ms / 1000 + 60,
-    };
-    receiver.store().claim(&claim).await.unwrap();
-    let response = receiver.handle(fixture("call-log")).await;
-    assert_eq!(response.status(), 503);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((8..=9).contains(&retry_after), "{retry_after}");
-    assert!(printed_events(&receiver).is_empty());
-}
-
-#[tokio::test]
 async fn content_length_is_never_trusted() {
     let receiver = memory_receiver(WebhookType::CallLog);
     let limit = MAX_BODY_BYTES_CEILING;
@@ -334,8 +311,8 @@ async fn function_url_events_are_answered_as_http_api_events_are() {
         assert_eq!(api_answer, (200, json!({"status": "OK"})), "{name}");
         assert_eq!(url_answer, api_answer, "{name}");
         assert_eq!(
-            data_text(&via_url.sink().details()[0]),
-            data_text(&via_api.sink().details()[0]),
+            data_text(&via_url.handoff().sink.details()[0]),
+            data_text(&via_api.handoff().sink.details()[0]),
             "{name}: the same event forwarded"
         );
         let again = answer(&via_url, fixture(&format!("function-url/{name}"))).await;
@@ -362,5 +339,5 @@ async fn function_url_events_are_answered_as_http_api_events_are() {
         let (status, body) = answer(&receiver, request).await;
         assert_eq!((status, body["message"].as_str()), (401, Some(expected)), "{path}");
     }
-    assert!(receiver.sink().details().is_empty() && receiver.store().is_empty());
+    assert!(receiver.handoff().sink.details().is_empty() && receiver.store().is_empty());
 }

@@ -31,7 +31,7 @@ fn check_body(webhook_type: WebhookType, body: Vec<u8>) -> Result<u16, TestCaseE
     *request.body_mut() = Body::Binary(body.clone());
     let (status, answer) = runtime().block_on(answer(&receiver, request));
     prop_assert!(matches!(status, 200 | 400 | 413), "status {status}: {answer}");
-    let details = receiver.sink().details();
+    let details = receiver.handoff().sink.details();
     if status == 200 {
         prop_assert_eq!(details.len(), 1);
         let sent = std::str::from_utf8(&body).unwrap();

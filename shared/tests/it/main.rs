@@ -2,9 +2,7 @@
 //! DynamoDB Local and moto are ignored by a plain `cargo test`, with the reason; the test
 //! command, `scripts/test.sh`, starts the emulators and runs them all (`--include-ignored`).
 
-mod aws_pipeline;
-mod concurrency;
-mod faults;
+mod door;
 mod fixtures;
 mod hostile_input;
 mod layout;

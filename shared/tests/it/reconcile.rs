@@ -3,6 +3,7 @@
 //! again, and the watermark only moves forward, through pagination, 429s, 500s and records that
 //! change while a run reads them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sendblue_testkit::messages_api::{
@@ -10,10 +11,9 @@ use sendblue_testkit::messages_api::{
 };
 use sendblue_testkit::*;
 use sendblue_webhooks::dedup::{DynamoDbStore, MemoryStore, WatermarkStore};
-use sendblue_webhooks::delivery::Forwarder;
-use sendblue_webhooks::forward::{EventBridgeSink, EventSink};
+use sendblue_webhooks::forward::Forwarder;
 use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, HttpMessagesApi};
-use sendblue_webhooks::reconcile::{Lease, ReconcileError, Reconciler, Summary, Walk, WATERMARK};
+use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk, WATERMARK};
 use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::{json, Value};
@@ -73,16 +73,20 @@ impl Rig {
     }
 
     async fn run_for(&self, walk: Walk, budget: Duration) -> Result<Summary, ReconcileError> {
-        let (store, sink, api) = (self.store(), self.aws.sink(&self.bus), http_api(&self.fake));
-        reconcile(&store, &sink, &api, walk, budget).await
+        let (store, api) = (self.store(), http_api(&self.fake));
+        reconcile(&store, &api, walk, budget).await
     }
 
     async fn run(&self) -> Result<Summary, ReconcileError> {
         self.run_for(walk(), Duration::from_secs(60)).await
     }
 
-    /// Each forwarded event's (detail-type, dedup key, origin), in the order they reached the bus.
+    /// Each forwarded event's (detail-type, dedup key, origin), in the order they reached the
+    /// bus, once `forward` has swept what was accepted.
     async fn forwarded(&self) -> Vec<(String, String, String)> {
+        let far = Instant::now() + Duration::from_secs(600);
+        let swept = self.aws.forwarder(&self.table, &self.bus).sweep(0, far).await.unwrap();
+        assert_eq!(swept.forward.failed_at, None, "{swept:?}");
         self.aws
             .drain(&self.queue)
             .await
@@ -99,27 +103,33 @@ impl Rig {
     }
 
     /// A webhook receiver of `webhook_type` on the same table and bus.
-    fn receiver(
-        &self,
-        webhook_type: WebhookType,
-    ) -> WebhookPipeline<DynamoDbStore, EventBridgeSink> {
-        self.aws.receiver(webhook_type, &self.table, &self.bus)
+    fn receiver(&self, webhook_type: WebhookType) -> WebhookPipeline<DynamoDbStore> {
+        self.aws.receiver(webhook_type, &self.table)
     }
 }
 
-async fn reconcile<S, E>(
+async fn reconcile<S>(
     store: &S,
-    sink: &E,
     api: &HttpMessagesApi,
     walk: Walk,
     budget: Duration,
 ) -> Result<Summary, ReconcileError>
 where
     S: sendblue_webhooks::dedup::DedupStore + WatermarkStore,
-    E: EventSink,
 {
-    let forwarder = Forwarder { store, sink, event_source: "sendblue", dedup_ttl_seconds: 86_400 };
-    Reconciler { forwarder, api, walk }.run(Instant::now() + budget, Lease::ForMs(60_000)).await
+    Reconciler { store, api, walk, dedup_ttl_seconds: 86_400 }.run(Instant::now() + budget).await
+}
+
+/// A memory store, and a forwarder from it that keeps what it forwards.
+fn memory_forwarder() -> (Arc<MemoryStore>, Forwarder<Arc<MemoryStore>, RecordingSink>) {
+    let store = Arc::new(MemoryStore::default());
+    let forwarder = Forwarder {
+        store: Arc::clone(&store),
+        sink: RecordingSink::default(),
+        event_source: "sendblue".into(),
+        dedup_ttl_seconds: 86_400,
+    };
+    (store, forwarder)
 }
 
 /// The webhook type a record is routed to, and its key as the webhook path keys it.
@@ -144,7 +154,7 @@ async fn messages_a_refused_webhook_lost_are_recovered_once() {
 
     let summary = rig.run().await.unwrap();
     assert_eq!(
-        (summary.records, summary.forwarded, summary.duplicates),
+        (summary.records, summary.recovered, summary.duplicates),
         (25, 25, 0),
         "{summary:?}"
     );
@@ -159,7 +169,7 @@ async fn messages_a_refused_webhook_lost_are_recovered_once() {
     assert!(forwarded.iter().all(|(_, _, origin)| origin == "reconciliation"));
 
     let again = rig.run().await.unwrap();
-    assert_eq!((again.forwarded, again.duplicates), (0, again.records), "{again:?}");
+    assert_eq!((again.recovered, again.duplicates), (0, again.records), "{again:?}");
     assert!(rig.forwarded().await.is_empty(), "a second run forwards nothing");
     assert!(again.watermark_after >= summary.watermark_after);
 }
@@ -177,7 +187,7 @@ async fn what_the_webhooks_delivered_is_not_forwarded_again_and_a_late_webhook_i
         assert_eq!(status, 200);
     }
     let summary = rig.run().await.unwrap();
-    assert_eq!((summary.forwarded, summary.duplicates), (6, 6), "{summary:?}");
+    assert_eq!((summary.recovered, summary.duplicates), (6, 6), "{summary:?}");
     let forwarded = rig.forwarded().await;
     assert_eq!(forwarded.iter().filter(|(_, _, o)| o == "webhook").count(), 6);
     assert_eq!(forwarded.iter().filter(|(_, _, o)| o == "reconciliation").count(), 6);
@@ -199,7 +209,7 @@ async fn two_runs_at_once_forward_each_message_once_and_the_watermark_only_moves
     let rig = Rig::start(records).await;
     let (a, b) = tokio::join!(rig.run(), rig.run());
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.forwarded + b.forwarded, 40, "{a:?} {b:?}");
+    assert_eq!(a.recovered + b.recovered, 40, "{a:?} {b:?}");
     assert_eq!(rig.forwarded().await.len(), 40, "each message reached the bus once");
 
     let store = rig.store();
@@ -227,7 +237,7 @@ async fn the_api_down_fails_the_run_keeps_the_watermark_and_the_next_run_recover
 
     rig.fake.account().down = false;
     let summary = rig.run().await.unwrap();
-    assert_eq!(summary.forwarded, 7, "{summary:?}");
+    assert_eq!(summary.recovered, 7, "{summary:?}");
     assert_eq!(rig.forwarded().await.len(), 7);
 }
 
@@ -239,7 +249,7 @@ async fn rate_limits_are_waited_out_and_a_500_fails_the_run() {
     let started = std::time::Instant::now();
     let summary = rig.run().await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After respected");
-    assert_eq!(summary.forwarded, 15);
+    assert_eq!(summary.recovered, 15);
 
     rig.fake.account().trouble.push_back(Trouble::Failing);
     assert!(matches!(rig.run().await, Err(ReconcileError::Api(_))));
@@ -274,7 +284,7 @@ async fn records_that_change_while_a_run_reads_are_neither_skipped_nor_forwarded
     }
     let handle = records[1]["message_handle"].as_str().unwrap();
     assert!(keys.contains(&("outbound".into(), format!("{handle}#READ"))), "the new status too");
-    assert_eq!(summary.forwarded, 21, "{summary:?}");
+    assert_eq!(summary.recovered, 21, "{summary:?}");
 }
 
 /// The 5,000-message backlog on in-memory backends (the emulators would take minutes to store
@@ -283,19 +293,20 @@ async fn records_that_change_while_a_run_reads_are_neither_skipped_nor_forwarded
 #[tokio::test]
 async fn a_backlog_of_five_thousand_drains_across_runs_within_the_rate_limit() {
     let fake = FakeMessagesApi::start(messages("backlog", 5000, 55)).await;
-    let (store, sink) = (MemoryStore::default(), RecordingSink::default());
+    let (store, forwarder) = memory_forwarder();
     let api = http_api(&fake);
     let walk = Walk { page_limit: 100, ..walk() };
     let mut runs = Vec::new();
     for _ in 0..10 {
-        let summary = reconcile(&store, &sink, &api, walk, Duration::from_secs(2)).await.unwrap();
+        let summary = reconcile(&*store, &api, walk, Duration::from_secs(2)).await.unwrap();
         let done = !summary.stopped_early;
         runs.push(summary);
         if done {
             break;
         }
     }
-    let forwarded: usize = runs.iter().map(|r| r.forwarded).sum();
+    let forwarded: usize = runs.iter().map(|r| r.recovered).sum();
+    forwarder.sweep(0, Instant::now() + Duration::from_secs(60)).await.unwrap();
     let calls = fake.account().requests.len();
     let busiest = fake.busiest_ten_seconds();
     println!(
@@ -304,7 +315,7 @@ async fn a_backlog_of_five_thousand_drains_across_runs_within_the_rate_limit() {
     );
     assert!(runs.len() > 1, "more than one run: {runs:?}");
     assert_eq!(forwarded, 5000);
-    assert_eq!(sink.details().len(), 5000, "none twice");
+    assert_eq!(forwarder.sink.details().len(), 5000, "none twice");
     assert!(busiest <= 100, "{busiest} calls within 10 s");
 }
 
@@ -318,19 +329,21 @@ async fn a_walk_never_starts_before_the_dedup_window_and_names_the_span_it_canno
     let old = record("before-the-window", false, "RECEIVED", now_ms() - 30 * hour_ms);
     let recent = record("inside-the-window", false, "RECEIVED", now_ms() - hour_ms);
     let fake = FakeMessagesApi::start(vec![old, recent]).await;
-    let (store, sink) = (MemoryStore::default(), RecordingSink::default());
+    let (store, forwarder) = memory_forwarder();
     let api = http_api(&fake);
     let asked_ms = now_ms() - 48 * hour_ms;
     for dry_run in [true, false] {
         let walk = Walk::backfill(asked_ms, None, dry_run);
-        let summary = reconcile(&store, &sink, &api, walk, Duration::from_secs(30)).await.unwrap();
-        assert_eq!((summary.records, summary.forwarded), (1, 1), "dry run {dry_run}: {summary:?}");
+        let summary = reconcile(&*store, &api, walk, Duration::from_secs(30)).await.unwrap();
+        assert_eq!((summary.records, summary.recovered), (1, 1), "dry run {dry_run}: {summary:?}");
         assert_eq!(summary.uncovered_from, Some(iso_ms(asked_ms)));
         let edge_ms = summary.uncovered_to.as_deref().and_then(parse_iso_ms).unwrap();
         let window_ms = 86_400_000;
         assert!(edge_ms.abs_diff(now_ms() - window_ms) < 60_000, "the edge is now - 24 h");
     }
-    let keys: Vec<String> = sink
+    forwarder.sweep(0, Instant::now() + Duration::from_secs(60)).await.unwrap();
+    let keys: Vec<String> = forwarder
+        .sink
         .details()
         .iter()
         .map(|d| serde_json::from_str::<Value>(d).unwrap()["metadata"]["dedup_key"].to_string())

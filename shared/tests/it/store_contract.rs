@@ -2,104 +2,113 @@
 //! both must answer every transition of the state machine the same way.
 
 use sendblue_testkit::Emulators;
-use sendblue_webhooks::dedup::{Claim, ClaimOutcome, DedupStore, StoreError};
+use sendblue_webhooks::dedup::{
+    event_pk, AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending, PendingEntry,
+    StoreError,
+};
+use sendblue_webhooks::dedup_key::DedupKey;
+use sendblue_webhooks::events::{Origin, WebhookType};
 
 const T0_MS: u64 = 1_800_000_000_000;
-const LEASE_MS: u64 = 10_000;
 const TTL_S: u64 = 3_600;
 
-fn claim<'a>(pk: &'a str, owner: &'a str, body: &'a str, now_ms: u64) -> Claim<'a> {
-    Claim {
-        pk,
-        owner_token: owner,
-        body_sha256_hex: body,
-        now_ms,
-        lease_until_ms: now_ms + LEASE_MS,
-        expires_at_s: now_ms / 1000 + TTL_S,
+fn key(text: &str) -> DedupKey {
+    let body = format!(r#"{{"call_id": "{text}"}}"#);
+    sendblue_webhooks::dedup_key::derive(WebhookType::CallLog, &body, "").unwrap()
+}
+
+fn event<'a>(key: &'a DedupKey, write_id: &'a str, body_hash: &'a str, now_ms: u64) -> NewEvent<'a> {
+    NewEvent {
+        webhook_type: WebhookType::CallLog,
+        key,
+        body: r#"{"call_id": "x"}"#,
+        body_sha256_hex: body_hash,
+        received_at_ms: now_ms,
+        request_id: "r-1",
+        origin: Origin::Webhook,
+        write_id,
     }
+}
+
+/// The pending event of `pk`, read as the forwarder reads it.
+async fn pending(store: &impl DedupStore, pk: &str) -> Pending {
+    store.pending(&[pk]).await.unwrap().remove(0)
 }
 
 /// Every case on a fresh key of `store`.
 async fn contract(store: &impl DedupStore) {
-    let fresh = || uuid::Uuid::new_v4().to_string();
+    let fresh = || key(&uuid::Uuid::new_v4().to_string());
 
-    // New key: claimed; during the lease: in progress; completed: duplicate, body compared.
-    let pk = fresh();
-    assert_eq!(store.claim(&claim(&pk, "a", "h1", T0_MS)).await.unwrap(), ClaimOutcome::Claimed);
+    // New key: accepted, pending, whole; a second delivery is a duplicate, body compared.
+    let k = fresh();
+    let pk = event_pk(WebhookType::CallLog, &k);
+    assert_eq!(store.accept(&event(&k, "a", "h1", T0_MS)).await.unwrap(), AcceptOutcome::Accepted);
     assert_eq!(
-        store.claim(&claim(&pk, "b", "h1", T0_MS + 1)).await.unwrap(),
-        ClaimOutcome::InProgress { lease_until_ms: T0_MS + LEASE_MS, same_body: true }
-    );
-    store.complete(&pk, "a").await.unwrap();
-    assert_eq!(
-        store.claim(&claim(&pk, "b", "h1", T0_MS + 2)).await.unwrap(),
-        ClaimOutcome::Completed { same_body: true }
+        store.accept(&event(&k, "b", "h1", T0_MS + 1)).await.unwrap(),
+        AcceptOutcome::Duplicate { same_body: true },
+        "a pending event is safe: a duplicate"
     );
     assert_eq!(
-        store.claim(&claim(&pk, "b", "h2", T0_MS + 2)).await.unwrap(),
-        ClaimOutcome::Completed { same_body: false }
+        store.accept(&event(&k, "b", "h2", T0_MS + 1)).await.unwrap(),
+        AcceptOutcome::Duplicate { same_body: false }
     );
-    // Completed stays a duplicate after any lease, until the window ends...
-    let late_ms = T0_MS + TTL_S * 1000;
-    assert!(matches!(
-        store.claim(&claim(&pk, "b", "h1", late_ms)).await.unwrap(),
-        ClaimOutcome::Completed { .. }
-    ));
-    // ...and past it, an item TTL has not deleted yet counts as absent.
+    // A retry of our own applied write (its answer lost) meets it and knows it.
+    assert_eq!(store.accept(&event(&k, "a", "h1", T0_MS + 2)).await.unwrap(), AcceptOutcome::Accepted);
+    let Pending::Event(stored) = pending(store, &pk).await else { panic!("pending") };
+    assert_eq!(
+        (stored.write_id.as_str(), stored.dedup_key.as_str(), stored.received_at_ms, stored.origin),
+        ("a", k.as_str(), T0_MS, Origin::Webhook)
+    );
+    assert_eq!(stored.body, r#"{"call_id": "x"}"#);
+    // Pending never expires: long past any window it is still a duplicate.
+    let far_ms = T0_MS + 10 * TTL_S * 1000;
+    assert!(matches!(store.accept(&event(&k, "c", "h1", far_ms)).await.unwrap(), AcceptOutcome::Duplicate { .. }));
+
+    // Marked: forwarded, its window set, gone from the pending reads; a second mark (a race,
+    // or a retry) finds it marked.
+    assert_eq!(store.mark_forwarded(&stored, T0_MS / 1000 + TTL_S).await.unwrap(), Marked::Now);
+    assert_eq!(store.mark_forwarded(&stored, T0_MS / 1000 + TTL_S).await.unwrap(), Marked::Already);
+    assert_eq!(pending(store, &pk).await, Pending::Settled);
+    let item = store.lookup(&pk).await.unwrap().unwrap();
+    assert_eq!((item.status, item.expires_at_s), (EventStatus::Forwarded, Some(T0_MS / 1000 + TTL_S)));
+    // A duplicate within the window; past it, a new event.
+    let in_window_ms = T0_MS + TTL_S * 1000;
+    assert!(matches!(store.accept(&event(&k, "d", "h1", in_window_ms)).await.unwrap(), AcceptOutcome::Duplicate { .. }));
     let expired_ms = T0_MS + (TTL_S + 2) * 1000;
-    assert_eq!(
-        store.claim(&claim(&pk, "c", "h1", expired_ms)).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+    assert_eq!(store.accept(&event(&k, "e", "h1", expired_ms)).await.unwrap(), AcceptOutcome::Accepted);
+    // The stale mark of the first write cannot mark the second one.
+    assert_eq!(store.mark_forwarded(&stored, 1).await.unwrap(), Marked::Already);
+    assert!(matches!(pending(store, &pk).await, Pending::Event(e) if e.write_id == "e"));
 
-    // A lease that ended (the holder crashed) is taken over; the old holder can then neither
-    // complete nor release the new owner's claim.
-    let pk = fresh();
-    store.claim(&claim(&pk, "crashed", "h", T0_MS)).await.unwrap();
-    let after_lease_ms = T0_MS + LEASE_MS + 1;
-    assert_eq!(
-        store.claim(&claim(&pk, "b", "h", after_lease_ms)).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
-    assert!(matches!(store.complete(&pk, "crashed").await, Err(StoreError::NotOwner)));
-    assert!(matches!(store.release(&pk, "crashed").await, Err(StoreError::NotOwner)));
-    assert!(matches!(
-        store.claim(&claim(&pk, "c", "h", after_lease_ms + 1)).await.unwrap(),
-        ClaimOutcome::InProgress { .. }
-    ));
+    // No item: settled, nothing to mark, nothing written.
+    let k = fresh();
+    let pk = event_pk(WebhookType::CallLog, &k);
+    assert_eq!(pending(store, &pk).await, Pending::Settled);
+    assert_eq!(store.lookup(&pk).await.unwrap(), None);
 
-    // Release by the owner removes the claim: the retry starts afresh.
-    let pk = fresh();
-    store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap();
-    store.release(&pk, "a").await.unwrap();
-    assert_eq!(store.claim(&claim(&pk, "b", "h", T0_MS + 1)).await.unwrap(), ClaimOutcome::Claimed);
-
-    // Nothing to complete on a key never claimed; releasing it finds nothing in the way.
-    let pk = fresh();
-    assert!(matches!(store.complete(&pk, "a").await, Err(StoreError::NotOwner)));
-    store.release(&pk, "a").await.unwrap();
-    assert!(matches!(store.complete(&pk, "a").await, Err(StoreError::NotOwner)), "wrote nothing");
-
-    // Each transition repeated after it was applied (the SDK retrying a write whose answer was
-    // lost) succeeds again: a claim meeting its own token, a second completion, a second release.
-    let pk = fresh();
-    assert_eq!(store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap(), ClaimOutcome::Claimed);
-    assert_eq!(
-        store.claim(&claim(&pk, "a", "h", T0_MS + 5)).await.unwrap(),
-        ClaimOutcome::Claimed,
-        "our own claim, met again"
-    );
-    store.complete(&pk, "a").await.unwrap();
-    store.complete(&pk, "a").await.unwrap();
-    assert_eq!(
-        store.claim(&claim(&pk, "b", "h", T0_MS + 6)).await.unwrap(),
-        ClaimOutcome::Completed { same_body: true }
-    );
-    let pk = fresh();
-    store.claim(&claim(&pk, "a", "h", T0_MS)).await.unwrap();
-    store.release(&pk, "a").await.unwrap();
-    store.release(&pk, "a").await.unwrap();
-    assert_eq!(store.claim(&claim(&pk, "b", "h", T0_MS + 1)).await.unwrap(), ClaimOutcome::Claimed);
+    // The pending index: this type's events before the cutoff, oldest first, page by page.
+    let keys: Vec<DedupKey> = (0..5).map(|_| fresh()).collect();
+    let base_ms = T0_MS + 1_000_000_000; // after every other item of this contract
+    for (i, k) in keys.iter().enumerate().rev() {
+        store.accept(&event(k, "w", "h", base_ms + i as u64)).await.unwrap();
+    }
+    let wanted: Vec<String> = keys.iter().map(|k| event_pk(WebhookType::CallLog, k)).collect();
+    let (mut seen, mut after): (Vec<String>, Option<PendingEntry>) = (Vec::new(), None);
+    loop {
+        let page = store
+            .pending_page(WebhookType::CallLog, base_ms + 4, after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 2);
+        seen.extend(page.entries.iter().map(|e| e.pk.clone()).filter(|pk| wanted.contains(pk)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, wanted[..4], "before the cutoff, oldest first");
+    let other = store.pending_page(WebhookType::Receive, u64::MAX / 2, None, 100).await.unwrap();
+    assert!(other.entries.iter().all(|e| !wanted.contains(&e.pk)), "by type");
 }
 
 #[tokio::test]
@@ -122,24 +131,40 @@ async fn dynamodb_store_writes_the_documented_item() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
     let store = aws.store(&table);
-    store.claim(&claim("receive#m-1", "owner", "abc", T0_MS)).await.unwrap();
-    let claimed = aws.scan(&table).await;
-    store.complete("receive#m-1", "owner").await.unwrap();
-    let completed = aws.scan(&table).await;
-    // The item as the README documents it, names and types written out here, not read from
-    // the writer's constants.
-    let item = |status: &str| {
-        std::collections::HashMap::from([
-            ("pk".to_owned(), S("receive#m-1".into())),
-            ("status".to_owned(), S(status.into())),
-            ("lease_until_ms".to_owned(), N("1800000010000".into())),
-            ("expires_at".to_owned(), N("1800003600".into())),
-            ("body_sha256".to_owned(), S("abc".into())),
-            ("owner_token".to_owned(), S("owner".into())),
-        ])
+    let k = key("c-1");
+    store.accept(&event(&k, "w-1", "abc", T0_MS)).await.unwrap();
+    let accepted = aws.scan(&table).await;
+    let Pending::Event(stored) = pending(&store, "call_log#c-1").await else { panic!() };
+    store.mark_forwarded(&stored, 1_800_003_600).await.unwrap();
+    let forwarded = aws.scan(&table).await;
+    // The item as the docs document it, names and types written out here, not read from the
+    // writer's constants.
+    let common = [
+        ("pk", S("call_log#c-1".into())),
+        ("write_id", S("w-1".into())),
+        ("body_sha256", S("abc".into())),
+        ("webhook_type", S("call_log".into())),
+        ("dedup_key", S("c-1".into())),
+        ("received_at_ms", N("1800000000000".into())),
+        ("request_id", S("r-1".into())),
+        ("origin", S("webhook".into())),
+    ];
+    let item = |extra: &[(&str, aws_sdk_dynamodb::types::AttributeValue)]| {
+        common.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<std::collections::HashMap<_, _>>()
     };
-    assert_eq!(claimed, [item("IN_PROGRESS")]);
-    assert_eq!(completed, [item("COMPLETED")]);
+    assert_eq!(
+        accepted,
+        [item(&[
+            ("status", S("PENDING".into())),
+            ("body", S(r#"{"call_id": "x"}"#.into())),
+            ("pending_type", S("call_log".into())),
+        ])]
+    );
+    assert_eq!(
+        forwarded,
+        [item(&[("status", S("FORWARDED".into())), ("expires_at", N("1800003600".into()))])],
+        "the mark drops the body and leaves the index"
+    );
 }
 
 #[tokio::test]
@@ -147,6 +172,6 @@ async fn dynamodb_store_writes_the_documented_item() {
 async fn dynamodb_store_reports_an_unreachable_table_as_unavailable() {
     let aws = Emulators::connect().await;
     let store = aws.store("no-such-table");
-    let err = store.claim(&claim("receive#m", "a", "h", T0_MS)).await.unwrap_err();
+    let err = store.accept(&event(&key("m"), "a", "h", T0_MS)).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
 }

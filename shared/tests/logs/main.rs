@@ -110,11 +110,10 @@ async fn aws_run_at_the_default_level_logs_no_secret_and_no_content() {
     tracing::callsite::rebuild_interest_cache();
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
-    let (bus, _queue) = aws.create_bus().await;
     let requests = requests();
     let count = requests.len();
     for (t, request) in requests {
-        aws.receiver(t, &table, &bus).handle(request).await;
+        aws.receiver(t, &table).handle(request).await;
     }
     check_lines(&captured, count);
 }

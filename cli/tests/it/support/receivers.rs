@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use lambda_http::RequestExt;
 use sendblue_webhooks::config::Config;
-use sendblue_webhooks::dedup::MemoryStore;
-use sendblue_webhooks::forward::JsonLinesSink;
+use sendblue_webhooks::app::{local_pipeline, LocalPipeline};
+use sendblue_webhooks::bus::JsonLinesSink;
 use sendblue_webhooks::verify::TOKEN_PATH_PARAMETER;
-use sendblue_webhooks::{WebhookPipeline, WebhookType};
+use sendblue_webhooks::WebhookType;
 use serde_json::Value;
 
-type LocalReceiver = WebhookPipeline<MemoryStore, JsonLinesSink<Vec<u8>>>;
+type LocalReceiver = LocalPipeline<JsonLinesSink<Vec<u8>>>;
 
 /// The eight receivers, as `scripts/local.sh` serves them.
 #[derive(Clone)]
@@ -52,12 +52,7 @@ impl Receivers {
                         _ => None,
                     })
                     .unwrap();
-                let receiver = WebhookPipeline::new(
-                    t,
-                    &config,
-                    MemoryStore::default(),
-                    JsonLinesSink::new(Vec::new()),
-                );
+                let receiver = local_pipeline(t, &config, JsonLinesSink::new(Vec::new()));
                 (t.binary_name(), receiver)
             })
             .collect();
@@ -75,7 +70,7 @@ impl Receivers {
 
     /// Every event the receiver of `webhook_type` forwarded.
     pub fn forwarded(&self, webhook_type: WebhookType) -> Vec<Value> {
-        self.by_binary[webhook_type.binary_name()].sink().inspect(|out| {
+        self.by_binary[webhook_type.binary_name()].handoff().sink.inspect(|out| {
             String::from_utf8_lossy(out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
         })
     }

@@ -1,0 +1,231 @@
+//! The door and the forwarder on DynamoDB Local and moto, with faults injected on real sockets
+//! (a TCP proxy between the SDK clients and the emulators): every delivery is answered after
+//! one write, and every accepted event reaches the bus once, whatever the bus does meanwhile.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+use sendblue_testkit::proxy::{Fault, FaultProxy, Step};
+use sendblue_testkit::*;
+use sendblue_webhooks::dedup::{DedupStore, EventStatus};
+use sendblue_webhooks::WebhookType;
+use serde_json::json;
+use tokio::time::Instant;
+
+/// The emulators directly (to set up and read back) and through a proxy each (for the code
+/// under test).
+struct Rig {
+    direct: Emulators,
+    via_proxies: Emulators,
+    dynamodb_proxy: FaultProxy,
+    eventbridge_proxy: FaultProxy,
+    table: String,
+    bus: String,
+    queue: String,
+}
+
+impl Rig {
+    async fn start() -> Self {
+        let dynamodb_proxy = FaultProxy::start(&dynamodb_endpoint()).await;
+        let eventbridge_proxy = FaultProxy::start(&moto_endpoint()).await;
+        let direct = Emulators::connect().await;
+        let via_proxies =
+            Emulators::connect_to(&dynamodb_proxy.endpoint, &eventbridge_proxy.endpoint).await;
+        let table = direct.create_table().await;
+        let (bus, queue) = direct.create_bus().await;
+        Self { direct, via_proxies, dynamodb_proxy, eventbridge_proxy, table, bus, queue }
+    }
+
+    async fn deliver(&self, t: WebhookType, body: &str) -> u16 {
+        answer(&self.via_proxies.receiver(t, &self.table), with_body(t, body)).await.0
+    }
+
+    /// One sweep of everything pending, through the proxies.
+    async fn sweep(&self) -> sendblue_webhooks::forward::sweep::SweepReport {
+        let far = Instant::now() + Duration::from_secs(600);
+        self.via_proxies.forwarder(&self.table, &self.bus).sweep(0, far).await.unwrap()
+    }
+
+    async fn status(&self, pk: &str) -> Option<EventStatus> {
+        self.direct.item(&self.table, pk).await.map(|item| item.status)
+    }
+}
+
+fn receive_body(handle: &str) -> String {
+    body_with(WebhookType::Receive, &[("message_handle", json!(handle))])
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn every_type_is_accepted_then_forwarded_once_with_its_data_untouched() {
+    let rig = Rig::start().await;
+    for t in WebhookType::ALL {
+        assert_eq!(answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await.0, 200);
+        let (_, duplicate) = answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await;
+        assert_eq!(duplicate["duplicate"], true, "{t}");
+    }
+    assert!(rig.direct.drain(&rig.queue).await.is_empty(), "receivers put nothing on the bus");
+    let swept = rig.sweep().await;
+    assert_eq!(swept.forward.forwarded, 8, "{swept:?}");
+    let delivered = rig.direct.drain(&rig.queue).await;
+    assert_eq!(forward_counts(&delivered).len(), 8);
+    for event in &delivered {
+        let t = WebhookType::from_name(&event.detail_type).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(&fixture_body(t)).unwrap();
+        assert_eq!(event.detail["data"], expected, "{t}");
+        assert_eq!(event.detail["metadata"]["webhook_type"], t.sendblue_name());
+        assert_eq!(event.detail["metadata"]["origin"], "webhook");
+    }
+    for item in rig.direct.scan(&rig.table).await {
+        assert_eq!(item["status"], S("FORWARDED".into()), "{item:?}");
+        assert!(!item.contains_key("body") && !item.contains_key("pending_type"), "{item:?}");
+    }
+    assert_eq!(rig.sweep().await.forward.forwarded, 0, "a second sweep forwards nothing");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn with_the_bus_down_every_delivery_is_200_and_each_event_goes_out_once_when_it_is_back() {
+    let rig = Rig::start().await;
+    rig.eventbridge_proxy.set(Fault::Refuse);
+    let handles: Vec<String> = (0..25).map(|i| format!("down-{i}")).collect();
+    for handle in &handles {
+        assert_eq!(rig.deliver(WebhookType::Receive, &receive_body(handle)).await, 200);
+    }
+    for _ in 0..3 {
+        let swept = rig.sweep().await;
+        assert!(swept.stopped_early && swept.forward.forwarded == 0, "{swept:?}");
+        assert_eq!(swept.forward.failed_at, Some(0));
+    }
+    assert_eq!(rig.status("receive#down-0").await, Some(EventStatus::Pending));
+    rig.eventbridge_proxy.set(Fault::Pass);
+    let swept = rig.sweep().await;
+    assert_eq!((swept.forward.forwarded, swept.stopped_early), (25, false), "{swept:?}");
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
+    assert_eq!(counts.len(), 25);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_partial_put_events_failure_ends_with_each_event_on_the_bus_once() {
+    let rig = Rig::start().await;
+    let pks: Vec<String> = (0..6).map(|i| format!("receive#part-{i}")).collect();
+    for i in 0..6 {
+        assert_eq!(rig.deliver(WebhookType::Receive, &receive_body(&format!("part-{i}"))).await, 200);
+    }
+    // The bus takes the first two entries and refuses the rest.
+    let refused = json!({"FailedEntryCount": 4, "Entries": [
+        {"EventId": "a"}, {"EventId": "b"},
+        {"ErrorCode": "InternalFailure", "ErrorMessage": "x"}, {"ErrorCode": "InternalFailure", "ErrorMessage": "x"},
+        {"ErrorCode": "InternalFailure", "ErrorMessage": "x"}, {"ErrorCode": "InternalFailure", "ErrorMessage": "x"}
+    ]});
+    let refused: &'static str = Box::leak(refused.to_string().into_boxed_str());
+    rig.eventbridge_proxy.script("PutEvents", Step::Answer(200, refused));
+    let forwarder = rig.via_proxies.forwarder(&rig.table, &rig.bus);
+    let keys: Vec<&str> = pks.iter().map(String::as_str).collect();
+    let first = forwarder.forward(&keys).await;
+    assert_eq!((first.forwarded, first.failed_at), (2, Some(2)), "{first:?}");
+    // The stream hands back the failed record and everything after it.
+    let again = forwarder.forward(&keys[2..]).await;
+    assert_eq!((again.forwarded, again.failed_at), (4, None), "{again:?}");
+    // The answer was the proxy's: the first two never reached moto, so in all: the last four.
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    for pk in &pks {
+        assert_eq!(rig.status(pk).await, Some(EventStatus::Forwarded), "{pk}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_lost_answer_to_the_write_is_a_500_and_the_retry_a_duplicate_of_one_event() {
+    let rig = Rig::start().await;
+    let body = receive_body("lost-answer");
+    // The write is applied, and every answer to it (the SDK's retries too) is lost.
+    for _ in 0..4 {
+        rig.dynamodb_proxy.script("PutItem", Step::ApplyThenAnswer(500, r#"{"__type":"InternalServerError"}"#));
+    }
+    let first = rig.deliver(WebhookType::Receive, &body).await;
+    assert!(first == 500 || first == 200, "{first}");
+    while rig.dynamodb_proxy.pending_steps() > 0 {
+        assert_eq!(rig.deliver(WebhookType::Receive, &body).await, 200);
+    }
+    let (status, retry) = answer(&rig.via_proxies.receiver(WebhookType::Receive, &rig.table), with_body(WebhookType::Receive, body.clone())).await;
+    assert_eq!((status, &retry["duplicate"]), (200, &json!(true)), "{retry}");
+    rig.sweep().await;
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
+    assert_eq!(counts.values().copied().collect::<Vec<_>>(), [1], "{counts:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn an_unreachable_table_is_a_500_that_writes_nothing() {
+    let rig = Rig::start().await;
+    rig.dynamodb_proxy.set(Fault::Refuse);
+    let (status, body) = answer(&rig.via_proxies.receiver(WebhookType::CallLog, &rig.table), fixture("call-log")).await;
+    assert_eq!(status, 500, "{body}");
+    rig.dynamodb_proxy.set(Fault::Pass);
+    assert!(rig.direct.scan(&rig.table).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn sixty_four_concurrent_deliveries_of_one_key_make_one_event() {
+    let rig = Rig::start().await;
+    let receiver = std::sync::Arc::new(rig.direct.receiver(WebhookType::Receive, &rig.table));
+    let body = receive_body("crowd");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (receiver, body) = (std::sync::Arc::clone(&receiver), body.clone());
+        tasks.spawn(async move { answer(&*receiver, with_body(WebhookType::Receive, body)).await });
+    }
+    let answers = tasks.join_all().await;
+    let new = answers.iter().filter(|(status, body)| *status == 200 && body.get("duplicate").is_none()).count();
+    let duplicates = answers.iter().filter(|(status, body)| *status == 200 && body["duplicate"] == true).count();
+    assert_eq!((new, duplicates), (1, 63));
+    rig.sweep().await;
+    assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_malformed_pending_item_is_skipped_and_counted_never_forwarded_and_blocks_nothing() {
+    let rig = Rig::start().await;
+    // Written by hand: pending, in the index, but without the body.
+    rig.direct
+        .dynamodb
+        .put_item()
+        .table_name(&rig.table)
+        .item("pk", S("receive#poison".into()))
+        .item("status", S("PENDING".into()))
+        .item("pending_type", S("receive".into()))
+        .item("received_at_ms", N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rig.deliver(WebhookType::Receive, &receive_body("after-poison")).await, 200);
+    let swept = rig.sweep().await;
+    assert_eq!((swept.forward.malformed, swept.forward.forwarded, swept.forward.failed_at), (1, 1, None), "{swept:?}");
+    let delivered = rig.direct.drain(&rig.queue).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].detail["metadata"]["dedup_key"], "after-poison");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn the_sweep_reports_the_oldest_pending_age_first_and_leaves_young_events_to_the_stream() {
+    let rig = Rig::start().await;
+    assert_eq!(rig.deliver(WebhookType::CallLog, &fixture_body(WebhookType::CallLog)).await, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let forwarder = rig.direct.forwarder(&rig.table, &rig.bus);
+    let far = Instant::now() + Duration::from_secs(600);
+    let young = forwarder.sweep(60_000, far).await.unwrap();
+    assert_eq!(young.forward.forwarded, 0, "younger than the setting: the stream's");
+    assert!(young.oldest_pending_age_ms.unwrap() >= 1_000, "{young:?}");
+    let old = forwarder.sweep(1_000, far).await.unwrap();
+    assert_eq!(old.forward.forwarded, 1, "{old:?}");
+    let after = forwarder.sweep(1_000, far).await.unwrap();
+    assert_eq!(after.oldest_pending_age_ms, None, "nothing pending");
+    assert!(forwarder.store.lookup("call_log#nothing").await.unwrap().is_none());
+}
