@@ -68,11 +68,19 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
     let real = run(args(&["--json"])).await;
     assert_eq!(real.code, 0, "{real:?}");
     let summary: serde_json::Value = serde_json::from_str(&real.stdout).unwrap();
-    assert_eq!(summary["summary"]["forwarded"], 3);
+    assert_eq!(summary["summary"]["recovered"], 3);
+    assert!(aws.drain(&queue).await.is_empty(), "reconcile accepts; the stack's forward forwards");
+    // The stack's forward function, configured with the stack's EventSource.
+    let forwarder = sendblue_webhooks::forward::Forwarder {
+        event_source: "acme.sendblue".to_owned(),
+        ..aws.forwarder(&table, &bus)
+    };
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    assert_eq!(forwarder.sweep(0, far).await.unwrap().forward.forwarded, 3);
     let delivered = aws.drain(&queue).await;
     assert_eq!(delivered.len(), 3);
     assert!(delivered.iter().all(|e| e.detail["metadata"]["origin"] == "reconciliation"));
-    assert!(delivered.iter().all(|e| e.source == "acme.sendblue"), "the stack's EventSource");
+    assert!(delivered.iter().all(|e| e.source == "acme.sendblue"));
     assert!(
         aws.scan(&table)
             .await
@@ -82,5 +90,5 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
     );
 
     let again = run(args(&["--dry-run"])).await;
-    assert!(again.stdout.contains("would recover 0, already delivered 3"), "{}", again.stdout);
+    assert!(again.stdout.contains("would recover 0, already accepted 3"), "{}", again.stdout);
 }

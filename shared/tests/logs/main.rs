@@ -76,7 +76,7 @@ fn check_lines(captured: &Capture, expected_requests: usize) {
         }
     }
     let outcomes: Vec<&str> = lines.iter().filter_map(|l| l["outcome"].as_str()).collect();
-    for outcome in ["forwarded", "duplicate", "unauthorized", "method_not_allowed", "bad_body"] {
+    for outcome in ["accepted", "duplicate", "unauthorized", "method_not_allowed", "bad_body"] {
         assert!(outcomes.contains(&outcome), "{outcome} never logged: {outcomes:?}");
     }
 }
