@@ -25,16 +25,17 @@ def rust_consts(path):
 
 
 def binaries():
-    """The [[bin]] name of every webhook function crate (all but reconcile, which no webhook calls)."""
+    """The [[bin]] name of every webhook function crate (all but reconcile and forward, which no
+    webhook calls)."""
     names = []
     for manifest in sorted((ROOT / "functions").glob("*/Cargo.toml")):
         names += [b["name"] for b in tomllib.loads(manifest.read_text())["bin"]]
-    return [name for name in names if name != "reconcile"]
+    return [name for name in names if name not in ("reconcile", "forward")]
 
 
 def sdk_calls(path):
     """The SDK operations a Rust file calls, as IAM actions (`.put_item()` -> PutItem)."""
-    calls = re.findall(r"\.\s*(put_item|update_item|delete_item|get_item|put_events)\(\)", (SRC / path).read_text())
+    calls = re.findall(r"\.\s*(put_item|update_item|delete_item|get_item|batch_get_item|query|put_events)\(\)", (SRC / path).read_text())
     return {"".join(word.title() for word in call.split("_")) for call in calls}
 
 
@@ -81,7 +82,7 @@ class TemplateContract(unittest.TestCase):
 
     def test_every_binary_has_one_function_and_one_post_route(self):
         self.assertEqual(len(binaries()), 8)
-        self.assertEqual(len(self.functions), len(binaries()) + 1, "no function without a binary")
+        self.assertEqual(len(self.functions), len(binaries()) + 2, "no function without a binary")
         _, reconcile = self.function_of("reconcile")
         self.assertEqual(list(reconcile["Properties"]["Events"]), ["Schedule"], "reconcile has no route")
         integrations = self.resources_of("AWS::ApiGatewayV2::Integration", "UsesHttpApi")
@@ -216,28 +217,78 @@ class TemplateContract(unittest.TestCase):
         attributes = rust_consts("dedup/dynamodb.rs")
         table = self.resources["DedupTable"]["Properties"]
         self.assertEqual(table["KeySchema"], [{"AttributeName": attributes["PK"], "KeyType": "HASH"}])
-        self.assertEqual(table["AttributeDefinitions"], [{"AttributeName": attributes["PK"], "AttributeType": "S"}])
+        self.assertEqual(table["AttributeDefinitions"], [
+            {"AttributeName": attributes["PK"], "AttributeType": "S"},
+            {"AttributeName": attributes["PENDING_TYPE"], "AttributeType": "S"},
+            {"AttributeName": attributes["RECEIVED_AT_MS"], "AttributeType": "N"},
+        ])
+        [index] = table["GlobalSecondaryIndexes"]
+        self.assertEqual(index["IndexName"], attributes["PENDING_INDEX"])
+        self.assertEqual(index["KeySchema"], [
+            {"AttributeName": attributes["PENDING_TYPE"], "KeyType": "HASH"},
+            {"AttributeName": attributes["RECEIVED_AT_MS"], "KeyType": "RANGE"},
+        ])
+        self.assertEqual(index["Projection"], {"ProjectionType": "KEYS_ONLY"}, "the forwarder reads items whole")
+        self.assertEqual(table["StreamSpecification"], {"StreamViewType": "NEW_IMAGE"})
         self.assertEqual(table["TimeToLiveSpecification"], {"AttributeName": attributes["EXPIRES_AT"], "Enabled": True})
         self.assertEqual(table["BillingMode"], "PAY_PER_REQUEST")
         self.assertTrue(table["SSESpecification"]["SSEEnabled"])
         self.assertEqual(self.resources["DedupTable"]["DeletionPolicy"], "Retain")
 
+    def statements(self, role):
+        return self.resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
     def test_iam_actions_are_exactly_the_calls_the_code_makes(self):
-        statements = self.resources["ReceiverRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        statements = self.statements("ReceiverRole")
         by_sid = {s["Sid"]: s for s in statements}
-        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["DedupClaims"]["Action"]}
-        self.assertEqual(dynamodb, sdk_calls("dedup/dynamodb.rs"))
-        self.assertEqual(by_sid["DedupClaims"]["Resource"], get_att("DedupTable", "Arn"))
-        self.assertEqual({by_sid["ForwardEvents"]["Action"].removeprefix("events:")}, sdk_calls("forward/eventbridge.rs"))
-        self.assertEqual(by_sid["ForwardEvents"]["Resource"], get_att("EventBus", "Arn"))
+        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["AcceptEvents"]["Action"]}
+        self.assertEqual(dynamodb, {"PutItem", "GetItem"}, "the accept and its read-back: no bus, no update")
+        self.assertEqual(by_sid["AcceptEvents"]["Resource"], get_att("DedupTable", "Arn"))
         log_groups = {r["Fn::GetAtt"][0] for r in by_sid["OwnLogs"]["Resource"]}
         own = {self.function_of(b)[1]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for b in binaries()}
         self.assertEqual(log_groups, own)
-        for statement in statements:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            self.assertFalse(any("*" in a for a in actions), statement)
-            self.assertNotEqual(statement["Resource"], "*", statement)
-        self.assertEqual([s["Sid"] for s in statements], ["DedupClaims", "ForwardEvents", "OwnLogs"])
+        self.assertEqual([s["Sid"] for s in statements], ["AcceptEvents", "OwnLogs"])
+        forward = {s["Sid"]: s for s in self.statements("ForwardRole")}
+        self.assertEqual({a.removeprefix("dynamodb:") for a in forward["ReadAndMark"]["Action"]}, {"BatchGetItem", "UpdateItem"})
+        self.assertEqual(forward["PendingIndex"]["Action"], "dynamodb:Query")
+        self.assertEqual(forward["PendingIndex"]["Resource"], {"Fn::Sub": "${DedupTable.Arn}/index/pending"})
+        self.assertEqual(forward["Stream"]["Resource"], get_att("DedupTable", "StreamArn"))
+        self.assertEqual({forward["ForwardEvents"]["Action"].removeprefix("events:")}, sdk_calls("bus/eventbridge.rs"))
+        self.assertEqual(forward["ForwardEvents"]["Resource"], get_att("EventBus", "Arn"))
+        self.assertEqual(forward["StreamFailures"]["Resource"], get_att("ForwardFailureQueue", "Arn"))
+        # Between them, the three roles allow exactly the table calls the store makes.
+        reconcile = {s["Sid"]: s for s in self.statements("ReconcileRole")}
+        granted = set(by_sid["AcceptEvents"]["Action"]) | set(reconcile["AcceptEvents"]["Action"])
+        granted |= set(forward["ReadAndMark"]["Action"]) | {forward["PendingIndex"]["Action"]}
+        self.assertEqual({a.removeprefix("dynamodb:") for a in granted}, sdk_calls("dedup/dynamodb.rs"))
+        for role in ["ReceiverRole", "ReconcileRole", "ForwardRole"]:
+            for statement in self.statements(role):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                self.assertFalse(any("*" in a for a in actions), statement)
+                self.assertNotEqual(statement["Resource"], "*", statement)
+            if role != "ForwardRole":
+                self.assertNotIn("events:PutEvents", json.dumps(self.statements(role)), f"{role} calls no bus")
+
+    def test_forward_reads_the_stream_as_the_design_says_and_sweeps_on_a_schedule(self):
+        _, function = self.function_of("forward")
+        props = function["Properties"]
+        self.assertEqual(props["Role"], get_att("ForwardRole", "Arn"))
+        self.assertEqual(props["Environment"]["Variables"], {"SWEEP_MIN_AGE_SECONDS": ref("SweepMinAgeSeconds")})
+        stream = props["Events"]["Stream"]
+        self.assertEqual(stream["Type"], "DynamoDB")
+        mapping = stream["Properties"]
+        self.assertEqual(mapping["Stream"], get_att("DedupTable", "StreamArn"))
+        self.assertEqual(mapping["StartingPosition"], "TRIM_HORIZON")
+        self.assertEqual(mapping["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(mapping["BisectBatchOnFunctionError"])
+        self.assertLessEqual(mapping["BatchSize"], 10, "a batch is one PutEvents")
+        self.assertGreater(mapping["MaximumRetryAttempts"], 0)
+        self.assertLessEqual(mapping["MaximumRecordAgeInSeconds"], 24 * 3600, "within the stream's retention")
+        self.assertEqual(mapping["DestinationConfig"]["OnFailure"]["Destination"], get_att("ForwardFailureQueue", "Arn"))
+        self.assertEqual(json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]), {"dynamodb": {"NewImage": {"status": {"S": ["PENDING"]}}}})
+        sweep = props["Events"]["Sweep"]
+        self.assertEqual(sweep["Type"], "ScheduleV2")
+        self.assertEqual(self.invoke_permissions("ForwardFunction"), [], "forward is never public")
 
     def test_reconcile_runs_on_a_schedule_with_its_own_least_privilege_role(self):
         _, function = self.function_of("reconcile")
@@ -252,8 +303,8 @@ class TemplateContract(unittest.TestCase):
         self.assertNotIn("SENDBLUE_WEBHOOK_SECRETS", variables, "it checks no webhook")
         statements = self.resources["ReconcileRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         by_sid = {s["Sid"]: s for s in statements}
-        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["DedupClaims"]["Action"]}
-        self.assertEqual(dynamodb, sdk_calls("dedup/dynamodb.rs"))
+        dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["AcceptEvents"]["Action"]}
+        self.assertEqual(dynamodb, {"PutItem", "GetItem", "UpdateItem"}, "accepts and its watermark")
         self.assertEqual(by_sid["ApiKeys"]["Action"], "secretsmanager:GetSecretValue")
         self.assertEqual(
             by_sid["ApiKeys"]["Resource"],
@@ -297,7 +348,9 @@ class TemplateContract(unittest.TestCase):
     def test_alarms_read_metrics_the_functions_really_emit(self):
         names, dimension_sets, outcomes = self.emitted()
         self.assertEqual(names, {"Requests", "Duration"})
-        self.assertIn("completion_failed", outcomes)
+        self.assertIn("accepted", outcomes)
+        forward_names, forward_dimensions, _ = self.emitted("forward/metrics.rs")
+        self.assertIn("OldestPendingAgeSeconds", forward_names)
         reconcile_names, reconcile_dimensions, _ = self.emitted("reconcile/function.rs")
         self.assertEqual(reconcile_names, {"Recovered", "Records", "ApiErrors", "UncoveredSeconds", "LagSeconds"})
         watched = self.our_metric_stats()
@@ -306,6 +359,10 @@ class TemplateContract(unittest.TestCase):
             if metric in reconcile_names:
                 self.assertIn(frozenset(dimensions), reconcile_dimensions, alarm)
                 self.assertEqual(dimensions, {"Function": "reconcile"}, alarm)
+                continue
+            if metric in forward_names:
+                self.assertIn(frozenset(dimensions), forward_dimensions, alarm)
+                self.assertIn(dimensions["Trigger"], {"stream", "sweep"}, alarm)
                 continue
             self.assertIn(metric, names, alarm)
             self.assertIn(frozenset(dimensions), dimension_sets, alarm)
@@ -318,8 +375,9 @@ class TemplateContract(unittest.TestCase):
             by_alarm.setdefault(alarm, set()).add(dimensions.get("Outcome"))
         # 401, 400 and 413 lose the delivery for good (Sendblue does not retry a 4xx).
         self.assertEqual(by_alarm["RefusedDeliveriesAlarm"], {"unauthorized", "bad_body", "too_large"})
-        self.assertEqual(by_alarm["CompletionFailedAlarm"], {"completion_failed"})
-        self.assertEqual(by_alarm["ForwardFailedAlarm"], {"forward_failed"})
+        self.assertEqual(by_alarm["MarkFailedAlarm"], {None})
+        self.assertEqual(by_alarm["ForwardFailedAlarm"], {None})
+        self.assertEqual(by_alarm["OldestPendingAlarm"], {None})
         self.assertEqual(by_alarm["StoreFailedAlarm"], {"store_failed"})
         dashboard = json.dumps(self.resources["Dashboard"]["Properties"]["DashboardBody"])
         _, _, outcomes = self.emitted()
