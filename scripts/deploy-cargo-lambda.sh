@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Deploys the receivers without SAM: the dedup table, the bus and its archive, one IAM role with
-# the template's least-privilege policy, and the eight receiver functions (built and deployed by
-# cargo-lambda), each behind a public Function URL and holding only the proof it checks. Prints
+# Deploys the receivers without SAM: the dedup table (with its stream and pending index), the bus
+# and its archive, the IAM roles with the template's least-privilege policies, the eight receiver
+# functions (built and deployed by cargo-lambda), each behind a public Function URL and holding
+# only the proof it checks, and the forward function that puts what they accept on the bus: its
+# stream mapping (with the template's settings and failure queue) and its 5-minute sweep. Prints
 # the URLs as a JSON list of stack outputs, the format `sendblue-webhooks register
 # --stack-outputs` reads. What exists is found and kept; a second run changes only what changed.
 #
@@ -13,8 +15,8 @@
 # Optional settings, with the template's defaults: SENDBLUE_CONTACT_CREATED_SECRETS (the secrets
 # of the contact_created receiver alone; default SENDBLUE_WEBHOOK_SECRETS), EVENT_SOURCE (sendblue), DEDUP_TTL_SECONDS
 # (86400), MAX_BODY_BYTES (245760), FUNCTION_MEMORY_MB (128), FUNCTION_TIMEOUT_SECONDS (10),
-# LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30). Not deployed by this route: the
-# reconcile function, the alarms and the dashboard (the SAM route has them).
+# LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30), SWEEP_MIN_AGE_SECONDS (300). Not deployed
+# by this route: the reconcile function, the alarms and the dashboard (the SAM route has them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -47,6 +49,7 @@ memory_mb=${FUNCTION_MEMORY_MB:-128}
 timeout_seconds=${FUNCTION_TIMEOUT_SECONDS:-10}
 log_retention_days=${LOG_RETENTION_DAYS:-30}
 archive_retention_days=${ARCHIVE_RETENTION_DAYS:-30}
+sweep_min_age_seconds=${SWEEP_MIN_AGE_SECONDS:-300}
 
 region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
 [ -n "$region" ] || fail "no AWS region: set AWS_REGION"
@@ -64,10 +67,13 @@ table=$STACK_NAME-dedup
 bus=$STACK_NAME-sendblue
 archive=$STACK_NAME-sendblue-archive
 role=$STACK_NAME-receiver
+forward_role=$STACK_NAME-forward
+failure_queue=$STACK_NAME-forward-failures
+sweep_rule=$STACK_NAME-forward-sweep
 receivers=()
 for dir in functions/*/; do
   binary=$(basename "$dir")
-  [ -e "events/$binary.json" ] && receivers+=("$binary") # reconcile has no webhook
+  [ -e "events/$binary.json" ] && receivers+=("$binary") # reconcile and forward have no webhook
 done
 
 # same_json A B: whether two JSON texts hold the same value.
@@ -76,12 +82,29 @@ same_json() { python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != j
 ensure_table() {
   if ! table_arn=$(aws dynamodb describe-table --table-name "$table" --query Table.TableArn --output text 2>/dev/null); then
     say "creating table $table"
+    # The template's DedupTable: pk, the sparse index `pending`, a stream of new images.
     table_arn=$(aws dynamodb create-table --table-name "$table" --billing-mode PAY_PER_REQUEST \
-      --attribute-definitions AttributeName=pk,AttributeType=S --key-schema AttributeName=pk,KeyType=HASH \
+      --attribute-definitions AttributeName=pk,AttributeType=S AttributeName=pending_type,AttributeType=S \
+      AttributeName=received_at_ms,AttributeType=N --key-schema AttributeName=pk,KeyType=HASH \
+      --global-secondary-indexes "$pending_index" \
+      --stream-specification StreamEnabled=true,StreamViewType=NEW_IMAGE \
       --sse-specification Enabled=true --deletion-protection-enabled \
       --query TableDescription.TableArn --output text)
     aws dynamodb wait table-exists --table-name "$table"
   fi
+  # A table made by an earlier version of this script has neither: add them.
+  if [ "$(aws dynamodb describe-table --table-name "$table" --query 'Table.StreamSpecification.StreamViewType' --output text)" != NEW_IMAGE ]; then
+    say "turning on the stream (NEW_IMAGE) of $table"
+    aws dynamodb update-table --table-name "$table" \
+      --stream-specification StreamEnabled=true,StreamViewType=NEW_IMAGE >/dev/null
+  fi
+  if [ "$(aws dynamodb describe-table --table-name "$table" --query "Table.GlobalSecondaryIndexes[?IndexName=='pending'] | length(@)" --output text)" != 1 ]; then
+    say "adding the pending index to $table"
+    aws dynamodb update-table --table-name "$table" \
+      --attribute-definitions AttributeName=pending_type,AttributeType=S AttributeName=received_at_ms,AttributeType=N \
+      --global-secondary-index-updates "[{\"Create\": $(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])[0]))' "$pending_index")}]" >/dev/null
+  fi
+  stream_arn=$(aws dynamodb describe-table --table-name "$table" --query Table.LatestStreamArn --output text)
   if [ "$(aws dynamodb describe-time-to-live --table-name "$table" \
     --query 'TimeToLiveDescription.[TimeToLiveStatus,AttributeName]' --output text)" != $'ENABLED\texpires_at' ]; then
     say "turning on TTL (expires_at) for $table"
@@ -95,6 +118,8 @@ ensure_table() {
       --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true >/dev/null
   fi
 }
+
+pending_index='[{"IndexName":"pending","KeySchema":[{"AttributeName":"pending_type","KeyType":"HASH"},{"AttributeName":"received_at_ms","KeyType":"RANGE"}],"Projection":{"ProjectionType":"KEYS_ONLY"}}]'
 
 ensure_bus() {
   if ! bus_arn=$(aws events describe-event-bus --name "$bus" --query Arn --output text 2>/dev/null); then
@@ -122,7 +147,7 @@ ensure_log_groups() {
   # Every group of the stack with its retention, one "name<TAB>days" line each, in one call.
   existing=$(aws logs describe-log-groups --log-group-name-prefix "/aws/lambda/$STACK_NAME-" \
     --query 'logGroups[].[logGroupName,retentionInDays]' --output text)
-  for binary in "${receivers[@]}"; do
+  for binary in "${receivers[@]}" forward; do
     group=/aws/lambda/$STACK_NAME-$binary
     if ! grep -q -F -x -e "$group"$'\t'"$log_retention_days" <<<"$existing"; then
       if ! grep -q -F -e "$group"$'\t' <<<"$existing"; then
@@ -142,25 +167,45 @@ receiver_policy() {
   done
   cat <<JSON
 {"Version":"2012-10-17","Statement":[
- {"Sid":"DedupClaims","Effect":"Allow","Action":["dynamodb:PutItem","dynamodb:UpdateItem","dynamodb:DeleteItem","dynamodb:GetItem"],"Resource":"$table_arn"},
- {"Sid":"ForwardEvents","Effect":"Allow","Action":"events:PutEvents","Resource":"$bus_arn"},
+ {"Sid":"AcceptEvents","Effect":"Allow","Action":["dynamodb:PutItem","dynamodb:GetItem"],"Resource":"$table_arn"},
  {"Sid":"OwnLogs","Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":[$groups]}]}
 JSON
 }
 
+# The template's ForwardRole.
+forward_policy() {
+  cat <<JSON
+{"Version":"2012-10-17","Statement":[
+ {"Sid":"ReadAndMark","Effect":"Allow","Action":["dynamodb:BatchGetItem","dynamodb:UpdateItem"],"Resource":"$table_arn"},
+ {"Sid":"PendingIndex","Effect":"Allow","Action":"dynamodb:Query","Resource":"$table_arn/index/pending"},
+ {"Sid":"Stream","Effect":"Allow","Action":["dynamodb:DescribeStream","dynamodb:GetRecords","dynamodb:GetShardIterator","dynamodb:ListStreams"],"Resource":"$stream_arn"},
+ {"Sid":"ForwardEvents","Effect":"Allow","Action":"events:PutEvents","Resource":"$bus_arn"},
+ {"Sid":"StreamFailures","Effect":"Allow","Action":"sqs:SendMessage","Resource":"$failure_queue_arn"},
+ {"Sid":"OwnLogs","Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":["arn:$partition:logs:$region:$account:log-group:/aws/lambda/$STACK_NAME-forward:*"]}]}
+JSON
+}
+
+ensure_failure_queue() {
+  local url
+  url=$(aws sqs create-queue --queue-name "$failure_queue" \
+    --attributes MessageRetentionPeriod=1209600,SqsManagedSseEnabled=true --query QueueUrl --output text)
+  failure_queue_arn=$(aws sqs get-queue-attributes --queue-url "$url" --attribute-names QueueArn \
+    --query Attributes.QueueArn --output text)
+}
+
+# ensure_role NAME POLICY_NAME POLICY_FUNCTION DESCRIPTION: sets ROLE_ARN.
 ensure_role() {
-  local trust current
+  local name=$1 policy_name=$2 policy=$3 description=$4 trust current
   trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"'$account'"}}}]}'
-  if ! role_arn=$(aws iam get-role --role-name "$role" --query Role.Arn --output text 2>/dev/null); then
-    say "creating role $role"
-    role_arn=$(aws iam create-role --role-name "$role" --assume-role-policy-document "$trust" \
-      --description "The Sendblue receivers; exactly the calls they make, on exactly these resources." \
-      --query Role.Arn --output text)
+  if ! ROLE_ARN=$(aws iam get-role --role-name "$name" --query Role.Arn --output text 2>/dev/null); then
+    say "creating role $name"
+    ROLE_ARN=$(aws iam create-role --role-name "$name" --assume-role-policy-document "$trust" \
+      --description "$description" --query Role.Arn --output text)
   fi
-  current=$(aws iam get-role-policy --role-name "$role" --policy-name receiver --query PolicyDocument --output json 2>/dev/null || echo null)
-  if ! same_json "$current" "$(receiver_policy)"; then
-    say "writing the receiver policy of $role"
-    aws iam put-role-policy --role-name "$role" --policy-name receiver --policy-document "$(receiver_policy)"
+  current=$(aws iam get-role-policy --role-name "$name" --policy-name "$policy_name" --query PolicyDocument --output json 2>/dev/null || echo null)
+  if ! same_json "$current" "$($policy)"; then
+    say "writing the $policy_name policy of $name"
+    aws iam put-role-policy --role-name "$name" --policy-name "$policy_name" --policy-document "$($policy)"
   fi
 }
 
@@ -175,16 +220,18 @@ MAX_BODY_BYTES=$max_body_bytes
 METRICS_NAMESPACE=SendblueWebhooks/$STACK_NAME
 ENV
   case $1 in
+    forward) echo "SWEEP_MIN_AGE_SECONDS=$sweep_min_age_seconds" ;;
     status-callback) echo "SENDBLUE_CALLBACK_TOKENS=$SENDBLUE_CALLBACK_TOKENS" ;;
     contact-created) echo "SENDBLUE_WEBHOOK_SECRETS=$contact_created_secrets" ;;
     *) echo "SENDBLUE_WEBHOOK_SECRETS=$SENDBLUE_WEBHOOK_SECRETS" ;;
   esac
 }
 
-# deployed_as_wanted BINARY ENV_FILE: whether the function exists with this code, configuration
-# and a public URL, so that deploying it again would change nothing.
+# deployed_as_wanted BINARY ENV_FILE ROLE TIMEOUT: whether the function exists with this code
+# and configuration (and, for a receiver, a public URL), so that deploying it again would
+# change nothing.
 deployed_as_wanted() {
-  local binary=$1 env_file=$2 name=$STACK_NAME-$1 zip_sha deployed wanted
+  local binary=$1 env_file=$2 role_arn=$3 timeout_seconds=$4 name=$STACK_NAME-$1 zip_sha deployed wanted
   zip_sha=$(openssl dgst -sha256 -binary "target/lambda/$binary/bootstrap.zip" | base64)
   deployed=$(aws lambda get-function-configuration --function-name "$name" --output json \
     --query '{code: CodeSha256, role: Role, memory: MemorySize, timeout: Timeout, runtime: Runtime, env: Environment.Variables}' 2>/dev/null) || return 1
@@ -195,28 +242,61 @@ env = dict(line.split("=", 1) for line in open(env_file).read().splitlines() if 
 print(json.dumps({"code": code, "role": role, "memory": int(memory), "timeout": int(timeout), "runtime": "provided.al2023", "env": env}))
 PY
   )
-  same_json "$deployed" "$wanted" && aws lambda get-function-url-config --function-name "$name" >/dev/null 2>&1
+  same_json "$deployed" "$wanted" &&
+    { [ "$binary" = forward ] || aws lambda get-function-url-config --function-name "$name" >/dev/null 2>&1; }
+}
+
+# deploy_function BINARY ROLE TIMEOUT [cargo lambda deploy flags...]
+deploy_function() {
+  local binary=$1 role_arn=$2 timeout=$3 name=$STACK_NAME-$1
+  shift 3
+  environment "$binary" >"$env_file"
+  # The zip keeps the binary's time: a fixed one makes the same binary the same zip (and the
+  # same CodeSha256), so an unchanged function is recognised and left alone.
+  touch -d '2020-01-01T00:00:00Z' "target/lambda/$binary/bootstrap"
+  cargo lambda deploy "$name" --binary-name "$binary" --dry >/dev/null # packs bootstrap.zip
+  if deployed_as_wanted "$binary" "$env_file" "$role_arn" "$timeout"; then
+    say "$name: unchanged"
+    return
+  fi
+  say "deploying $name"
+  # Retries cover a role too new to be assumed yet (IAM is eventually consistent).
+  cargo lambda deploy "$name" --binary-name "$binary" --iam-role "$role_arn" --env-file "$env_file" \
+    --memory "$memory_mb" --timeout "$timeout" --retry-attempts 6 "$@" >/dev/null
 }
 
 deploy_functions() {
-  local binary name
+  local binary
   for binary in "${receivers[@]}"; do
-    name=$STACK_NAME-$binary
-    environment "$binary" >"$env_file"
-    # The zip keeps the binary's time: a fixed one makes the same binary the same zip (and the
-    # same CodeSha256), so an unchanged function is recognised and left alone.
-    touch -d '2020-01-01T00:00:00Z' "target/lambda/$binary/bootstrap"
-    cargo lambda deploy "$name" --binary-name "$binary" --dry >/dev/null # packs bootstrap.zip
-    if deployed_as_wanted "$binary" "$env_file"; then
-      say "$name: unchanged"
-      continue
-    fi
-    say "deploying $name"
-    # Retries cover a role too new to be assumed yet (IAM is eventually consistent).
-    cargo lambda deploy "$name" --binary-name "$binary" --iam-role "$role_arn" --env-file "$env_file" \
-      --memory "$memory_mb" --timeout "$timeout_seconds" --enable-function-url --retry-attempts 6 \
-      --description "Sendblue $binary webhooks ($STACK_NAME)" >/dev/null
+    deploy_function "$binary" "$receiver_role_arn" "$timeout_seconds" --enable-function-url \
+      --description "Sendblue $binary webhooks ($STACK_NAME)"
   done
+  deploy_function forward "$forward_role_arn" 60 \
+    --description "Puts accepted Sendblue events on the bus ($STACK_NAME)"
+}
+
+# The template's stream mapping and sweep schedule, for the forward function.
+ensure_forward_triggers() {
+  local function_arn uuid rule_arn
+  function_arn=$(aws lambda get-function --function-name "$STACK_NAME-forward" --query Configuration.FunctionArn --output text)
+  uuid=$(aws lambda list-event-source-mappings --function-name "$STACK_NAME-forward" --event-source-arn "$stream_arn" \
+    --query 'EventSourceMappings[0].UUID' --output text)
+  if [ "$uuid" = None ] || [ -z "$uuid" ]; then
+    say "mapping the stream of $table to $STACK_NAME-forward"
+    aws lambda create-event-source-mapping --function-name "$STACK_NAME-forward" --event-source-arn "$stream_arn" \
+      --starting-position TRIM_HORIZON --batch-size 10 --maximum-batching-window-in-seconds 0 \
+      --bisect-batch-on-function-error --maximum-retry-attempts 20 --maximum-record-age-in-seconds 3600 \
+      --function-response-types ReportBatchItemFailures \
+      --destination-config "{\"OnFailure\":{\"Destination\":\"$failure_queue_arn\"}}" \
+      --filter-criteria '{"Filters":[{"Pattern":"{\"dynamodb\": {\"NewImage\": {\"status\": {\"S\": [\"PENDING\"]}}}}"}]}' >/dev/null
+  fi
+  rule_arn=$(aws events put-rule --name "$sweep_rule" --schedule-expression 'rate(5 minutes)' \
+    --description "The forward function's sweep ($STACK_NAME)" --query RuleArn --output text)
+  aws events put-targets --rule "$sweep_rule" --targets "Id=forward,Arn=$function_arn" >/dev/null
+  if ! aws lambda get-policy --function-name "$STACK_NAME-forward" --output text 2>/dev/null | grep -q sweep; then
+    aws lambda add-permission --function-name "$STACK_NAME-forward" --statement-id sweep \
+      --action lambda:InvokeFunction --principal events.amazonaws.com --source-arn "$rule_arn" >/dev/null
+  fi
 }
 
 # The outputs as the template names them: `<Function>Url` (the status callback's
@@ -245,12 +325,17 @@ for line in sys.stdin:
 print(json.dumps(outputs, indent=2))'
 }
 
-say "building ${receivers[*]} for ${1} (cargo lambda build --release)"
-cargo lambda build --release "$build_flag" $(printf -- '--bin %s ' "${receivers[@]}") >&2
+say "building ${receivers[*]} forward for ${1} (cargo lambda build --release)"
+cargo lambda build --release "$build_flag" $(printf -- '--bin %s ' "${receivers[@]}" forward) >&2
 ensure_table
 ensure_bus
+ensure_failure_queue
 ensure_log_groups
-ensure_role
+ensure_role "$role" receiver receiver_policy "The Sendblue receivers; exactly the calls they make, on exactly these resources."
+receiver_role_arn=$ROLE_ARN
+ensure_role "$forward_role" forward forward_policy "The Sendblue forward function; exactly the calls it makes, on exactly these resources."
+forward_role_arn=$ROLE_ARN
 deploy_functions
+ensure_forward_triggers
 print_outputs
 say "done: register the URLs with \`sendblue-webhooks register --stack-outputs FILE\`"

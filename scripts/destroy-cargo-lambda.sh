@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Removes what scripts/deploy-cargo-lambda.sh made for STACK_NAME: the functions (with their
-# URLs and permissions), their log groups, the role, the archive and the bus. The dedup table is
+# Removes what scripts/deploy-cargo-lambda.sh made for STACK_NAME: the forward function's stream
+# mapping and sweep rule, the functions (with their URLs and permissions), their log groups, the
+# roles, the failure queue, the archive and the bus. Events still pending in the kept table are
+# forwarded by the next deploy (its mapping starts at the stream's oldest record; its sweep
+# takes the rest). The dedup table is
 # kept (as the template keeps it): its keys are what stops a redeployed stack from forwarding
 # Sendblue's retries twice. `--delete-table` removes it too. Unregister the URLs at Sendblue
 # first (`sendblue-webhooks unregister --stack-outputs FILE`), or its deliveries start failing.
@@ -37,14 +40,27 @@ gone() {
   fi
 }
 
+for uuid in $(aws lambda list-event-source-mappings --function-name "$STACK_NAME-forward" \
+  --query 'EventSourceMappings[].UUID' --output text 2>/dev/null || true); do
+  gone "stream mapping $uuid" aws lambda delete-event-source-mapping --uuid "$uuid"
+done
+gone "targets of rule $STACK_NAME-forward-sweep" aws events remove-targets --rule "$STACK_NAME-forward-sweep" --ids forward
+gone "rule $STACK_NAME-forward-sweep" aws events delete-rule --name "$STACK_NAME-forward-sweep"
 for dir in functions/*/; do
   binary=$(basename "$dir")
-  [ -e "events/$binary.json" ] || continue # reconcile: not deployed by this route
+  [ -e "events/$binary.json" ] || [ "$binary" = forward ] || continue # reconcile: not deployed by this route
   gone "function $STACK_NAME-$binary" aws lambda delete-function --function-name "$STACK_NAME-$binary"
   gone "log group /aws/lambda/$STACK_NAME-$binary" aws logs delete-log-group --log-group-name "/aws/lambda/$STACK_NAME-$binary"
 done
 gone "policy of role $STACK_NAME-receiver" aws iam delete-role-policy --role-name "$STACK_NAME-receiver" --policy-name receiver
 gone "role $STACK_NAME-receiver" aws iam delete-role --role-name "$STACK_NAME-receiver"
+gone "policy of role $STACK_NAME-forward" aws iam delete-role-policy --role-name "$STACK_NAME-forward" --policy-name forward
+gone "role $STACK_NAME-forward" aws iam delete-role --role-name "$STACK_NAME-forward"
+if queue_url=$(aws sqs get-queue-url --queue-name "$STACK_NAME-forward-failures" --query QueueUrl --output text 2>/dev/null); then
+  gone "queue $STACK_NAME-forward-failures" aws sqs delete-queue --queue-url "$queue_url"
+else
+  say "queue $STACK_NAME-forward-failures: already gone"
+fi
 gone "archive $STACK_NAME-sendblue-archive" aws events delete-archive --archive-name "$STACK_NAME-sendblue-archive"
 # A bus that still has your rules on it is refused by EventBridge: remove them first.
 gone "event bus $STACK_NAME-sendblue" aws events delete-event-bus --name "$STACK_NAME-sendblue"

@@ -76,6 +76,16 @@ def snapshot():
         "policies": iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"],
         "policy": iam.get_role_policy(RoleName=role["RoleName"], PolicyName="receiver")["PolicyDocument"],
     }
+    forward = aws_lambda.get_function_configuration(FunctionName=f"{STACK}-forward")
+    forward.pop("ResponseMetadata")
+    mappings = aws_lambda.list_event_source_mappings(FunctionName=f"{STACK}-forward")["EventSourceMappings"]
+    forward_role = iam.get_role(RoleName=f"{STACK}-forward")["Role"]
+    state["forward"] = {
+        "config": forward,
+        "mappings": [{k: m.get(k) for k in ("EventSourceArn", "StartingPosition", "BatchSize", "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig")} for m in mappings],
+        "role": forward_role,
+        "policy": iam.get_role_policy(RoleName=f"{STACK}-forward", PolicyName="forward")["PolicyDocument"],
+    }
     dynamodb, events = client("dynamodb"), client("events")
     table = dynamodb.describe_table(TableName=f"{STACK}-dedup")["Table"]
     state["table"] = {
@@ -122,7 +132,7 @@ class DeployWithCargoLambda(unittest.TestCase):
             self.assertEqual(state["url"]["AuthType"], "NONE", "the secret or token is the proof, checked by the code")
             public = sorted((s["Action"], s.get("FunctionUrlAuthType"), s.get("InvokedViaFunctionUrl")) for s in state["policy"]["Statement"])
             self.assertEqual(public, [("lambda:InvokeFunction", None, True), ("lambda:InvokeFunctionUrl", "NONE", None)])
-        self.assertEqual([g["retentionInDays"] for g in self.after_first["logs"]], [30] * 8)
+        self.assertEqual([g["retentionInDays"] for g in self.after_first["logs"]], [30] * 9, "and forward's")
 
     def test_2_each_function_holds_only_the_proof_it_checks(self):
         common = {
@@ -158,12 +168,20 @@ class DeployWithCargoLambda(unittest.TestCase):
         self.assertEqual(actions(statements), actions(templates["PolicyDocument"]["Statement"]))
         by_sid = {s["Sid"]: s for s in statements}
         table, bus = self.after_first["table"]["table"], self.after_first["bus"]["bus"]
-        self.assertEqual(by_sid["DedupClaims"]["Resource"], table["TableArn"])
-        self.assertEqual(by_sid["ForwardEvents"]["Resource"], bus["Arn"])
+        self.assertEqual(by_sid["AcceptEvents"]["Resource"], table["TableArn"])
+        self.assertNotIn("ForwardEvents", by_sid, "receivers call no bus")
+        receiver_groups = [g for g in self.after_first["logs"] if not g["logGroupName"].endswith("-forward")]
         self.assertEqual(
             sorted(by_sid["OwnLogs"]["Resource"]),
-            sorted(f"{g['arn'].removesuffix(':*')}:*" for g in self.after_first["logs"]),
+            sorted(f"{g['arn'].removesuffix(':*')}:*" for g in receiver_groups),
         )
+        [forward_template] = template["Resources"]["ForwardRole"]["Properties"]["Policies"]
+        forward = self.after_first["forward"]
+        self.assertEqual(actions(forward["policy"]["Statement"]), actions(forward_template["PolicyDocument"]["Statement"]))
+        by_sid = {s["Sid"]: s for s in forward["policy"]["Statement"]}
+        self.assertEqual(by_sid["ForwardEvents"]["Resource"], bus["Arn"])
+        self.assertEqual(by_sid["Stream"]["Resource"], table["LatestStreamArn"])
+        self.assertEqual(by_sid["PendingIndex"]["Resource"], table["TableArn"] + "/index/pending")
         trust = role["role"]["AssumeRolePolicyDocument"]["Statement"]
         self.assertEqual([s["Principal"] for s in trust], [{"Service": "lambda.amazonaws.com"}])
         self.assertEqual(trust[0]["Condition"], {"StringEquals": {"aws:SourceAccount": "123456789012"}})
@@ -174,13 +192,32 @@ class DeployWithCargoLambda(unittest.TestCase):
         assert not matches, matches
         declared = template["Resources"]["DedupTable"]["Properties"]
         self.assertEqual(table["table"]["KeySchema"], declared["KeySchema"])
-        self.assertEqual(table["table"]["AttributeDefinitions"], declared["AttributeDefinitions"])
+        self.assertEqual(
+            sorted(table["table"]["AttributeDefinitions"], key=str), sorted(declared["AttributeDefinitions"], key=str))
+        [index] = table["table"]["GlobalSecondaryIndexes"]
+        [declared_index] = declared["GlobalSecondaryIndexes"]
+        self.assertEqual((index["IndexName"], index["KeySchema"], index["Projection"]),
+                         (declared_index["IndexName"], declared_index["KeySchema"], declared_index["Projection"]))
+        self.assertEqual(table["table"]["StreamSpecification"], {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
         self.assertEqual(table["table"]["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
         self.assertTrue(table["table"]["DeletionProtectionEnabled"])
         self.assertEqual((table["ttl"]["TimeToLiveStatus"], table["ttl"]["AttributeName"]), ("ENABLED", "expires_at"))
         self.assertEqual(table["backups"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"], "ENABLED")
         archive = self.after_first["bus"]["archive"]
         self.assertEqual((archive["EventSourceArn"], archive["RetentionDays"]), (self.after_first["bus"]["bus"]["Arn"], 30))
+
+    def test_4b_forward_reads_the_stream_as_the_template_maps_it_and_is_swept(self):
+        forward = self.after_first["forward"]
+        self.assertEqual(forward["config"]["Role"], forward["role"]["Arn"])
+        self.assertEqual(forward["config"]["Timeout"], 60)
+        variables = forward["config"]["Environment"]["Variables"]
+        self.assertEqual(variables["SWEEP_MIN_AGE_SECONDS"], "300")
+        self.assertNotIn("SENDBLUE_WEBHOOK_SECRETS", variables, "it checks no webhook")
+        [mapping] = forward["mappings"]
+        self.assertEqual(mapping["EventSourceArn"], self.after_first["table"]["table"]["LatestStreamArn"])
+        self.assertEqual((mapping["StartingPosition"], mapping["BatchSize"]), ("TRIM_HORIZON", 10))
+        rules = client("events").list_rule_names_by_target(TargetArn=forward["config"]["FunctionArn"])["RuleNames"]
+        self.assertEqual(rules, [f"{STACK}-forward-sweep"])
 
     def test_5_the_outputs_are_what_register_reads(self):
         keys = [o["OutputKey"] for o in self.outputs]
@@ -201,7 +238,7 @@ class DeployWithCargoLambda(unittest.TestCase):
     def test_6_a_second_run_changes_nothing(self):
         self.assertEqual(self.second_outputs, self.outputs)
         self.assertEqual(self.after_second, self.after_first)
-        for binary in RECEIVERS:
+        for binary in RECEIVERS + ["forward"]:
             self.assertIn(f"{STACK}-{binary}: unchanged", self.second_log)
         for verb in ("creating", "deploying", "writing", "turning on"):
             self.assertNotIn(f"] {verb}", self.second_log)
@@ -213,7 +250,11 @@ class DeployWithCargoLambda(unittest.TestCase):
         left = [f["FunctionName"] for f in aws_lambda.list_functions()["Functions"] if f["FunctionName"].startswith(f"{STACK}-")]
         self.assertEqual(left, [])
         self.assertEqual(client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{STACK}-")["logGroups"], [])
-        self.assertNotIn(f"{STACK}-receiver", [r["RoleName"] for r in client("iam").list_roles()["Roles"]])
+        roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
+        self.assertNotIn(f"{STACK}-receiver", roles)
+        self.assertNotIn(f"{STACK}-forward", roles)
+        self.assertEqual(aws_lambda.list_event_source_mappings(FunctionName=f"{STACK}-forward")["EventSourceMappings"], [])
+        self.assertFalse([u for u in client("sqs").list_queues().get("QueueUrls", []) if u.endswith(f"{STACK}-forward-failures")])
         events = client("events")
         self.assertNotIn(f"{STACK}-sendblue", [b["Name"] for b in events.list_event_buses()["EventBuses"]])
         self.assertNotIn(f"{STACK}-sendblue-archive", [a["ArchiveName"] for a in events.list_archives()["Archives"]])
