@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sendblue_testkit::*;
+use sendblue_webhooks::app::{local_pipeline, LocalPipeline};
+use sendblue_webhooks::bus::JsonLinesSink;
 use sendblue_webhooks::config::Backend;
-use sendblue_webhooks::dedup::MemoryStore;
 use sendblue_webhooks::envelope::{self, Metadata, Origin};
-use sendblue_webhooks::forward::JsonLinesSink;
 use sendblue_webhooks::verify::AcceptedSecrets;
-use sendblue_webhooks::{dedup_key, logging, WebhookPipeline, WebhookType};
+use sendblue_webhooks::{dedup_key, logging, WebhookType};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -51,16 +51,9 @@ fn steps(c: &mut Criterion) {
 }
 
 /// A local receiver whose events go nowhere (a `Vec` would grow with every iteration).
-fn receiver(
-    webhook_type: WebhookType,
-) -> WebhookPipeline<MemoryStore, JsonLinesSink<std::io::Sink>> {
+fn receiver(webhook_type: WebhookType) -> LocalPipeline<JsonLinesSink<std::io::Sink>> {
     let sink = JsonLinesSink::new(std::io::sink());
-    WebhookPipeline::new(
-        webhook_type,
-        &config(webhook_type, Backend::Local),
-        MemoryStore::default(),
-        sink,
-    )
+    local_pipeline(webhook_type, &config(webhook_type, Backend::Local), sink)
 }
 
 /// A body of `webhook_type` whose key is new for every `n`.

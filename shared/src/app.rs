@@ -62,7 +62,11 @@ pub async fn run(webhook_type: WebhookType) -> Result<(), Error> {
 pub type LocalPipeline<E> = WebhookPipeline<Arc<MemoryStore>, Forwarder<Arc<MemoryStore>, E>>;
 
 /// The local mode's receiver, its events forwarded to `sink` as they are accepted.
-pub fn local_pipeline<E: EventSink>(webhook_type: WebhookType, config: &Config, sink: E) -> LocalPipeline<E> {
+pub fn local_pipeline<E: EventSink>(
+    webhook_type: WebhookType,
+    config: &Config,
+    sink: E,
+) -> LocalPipeline<E> {
     let store = Arc::new(MemoryStore::default());
     let forwarder = Forwarder {
         store: Arc::clone(&store),

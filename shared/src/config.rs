@@ -79,9 +79,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let vars = Variables(lookup);
         let backend = match vars.get(RECEIVER_MODE).as_deref() {
-            None | Some("aws") => {
-                Backend::Aws { table_name: vars.table_name()? }
-            }
+            None | Some("aws") => Backend::Aws { table_name: vars.table_name()? },
             Some("local") => Backend::Local,
             Some(_) => return Err(invalid(RECEIVER_MODE, "expected `aws` or `local`")),
         };

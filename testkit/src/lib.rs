@@ -17,8 +17,10 @@ use aws_sdk_dynamodb::types::BillingMode;
 use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
 use lambda_http::{Body, Request};
+use sendblue_webhooks::bus::{
+    EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent,
+};
 use sendblue_webhooks::config::{Backend, Config};
-use sendblue_webhooks::bus::{EventBridgeSink, EventSink, ForwardError, JsonLinesSink, OutgoingEvent};
 use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, StoredEvent};
 use sendblue_webhooks::forward::Forwarder;
 use sendblue_webhooks::pipeline::{ByStream, Handoff};
@@ -86,7 +88,11 @@ pub type MemoryPipeline = LocalPipeline<JsonLinesSink<Vec<u8>>>;
 
 /// The local mode's receiver, as `app::run` builds it, printing to `sink`.
 pub fn local_receiver<E: EventSink>(webhook_type: WebhookType, sink: E) -> LocalPipeline<E> {
-    sendblue_webhooks::app::local_pipeline(webhook_type, &config(webhook_type, Backend::Local), sink)
+    sendblue_webhooks::app::local_pipeline(
+        webhook_type,
+        &config(webhook_type, Backend::Local),
+        sink,
+    )
 }
 
 pub fn memory_receiver(webhook_type: WebhookType) -> MemoryPipeline {
@@ -443,9 +449,18 @@ impl Emulators {
     }
 
     /// A receiver on the emulated AWS, as a deployed function builds it: it only accepts.
-    pub fn receiver(&self, webhook_type: WebhookType, table: &str) -> WebhookPipeline<DynamoDbStore> {
+    pub fn receiver(
+        &self,
+        webhook_type: WebhookType,
+        table: &str,
+    ) -> WebhookPipeline<DynamoDbStore> {
         let backend = Backend::Aws { table_name: table.into() };
-        WebhookPipeline::new(webhook_type, &config(webhook_type, backend), self.store(table), ByStream)
+        WebhookPipeline::new(
+            webhook_type,
+            &config(webhook_type, backend),
+            self.store(table),
+            ByStream,
+        )
     }
 
     /// The forward function's core on the emulated AWS, as the deployed one builds it.

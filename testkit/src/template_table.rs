@@ -56,7 +56,8 @@ fn shape_of(text: &str, name: &str) -> TableShape {
     let indexes = indexes
         .iter()
         .map(|index| {
-            let projection = ProjectionType::from(text(&index["Projection"], "ProjectionType").as_str());
+            let projection =
+                ProjectionType::from(text(&index["Projection"], "ProjectionType").as_str());
             GlobalSecondaryIndex::builder()
                 .index_name(text(index, "IndexName"))
                 .set_key_schema(Some(key_schema(index)))

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+};
 use aws_sdk_dynamodb::Client;
 use sendblue_events::{Origin, WebhookType};
 
@@ -155,7 +157,9 @@ impl DynamoDbStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            for item in output.responses.and_then(|mut r| r.remove(&self.table_name)).into_iter().flatten() {
+            for item in
+                output.responses.and_then(|mut r| r.remove(&self.table_name)).into_iter().flatten()
+            {
                 if let Some(AttributeValue::S(pk)) = item.get(PK) {
                     found.insert(pk.clone(), item);
                 }
@@ -236,7 +240,9 @@ impl DedupStore for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(Marked::Now),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(Marked::Already),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
+                Ok(Marked::Already)
+            }
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -271,10 +277,7 @@ impl DedupStore for DynamoDbStore {
             .await
             .map_err(unavailable)?;
         let entry = |item: &HashMap<String, AttributeValue>| {
-            Ok(PendingEntry {
-                pk: text(item, PK)?,
-                received_at_ms: number(item, RECEIVED_AT_MS)?,
-            })
+            Ok(PendingEntry { pk: text(item, PK)?, received_at_ms: number(item, RECEIVED_AT_MS)? })
         };
         Ok(PendingPage {
             entries: output.items().iter().map(entry).collect::<Result<_, StoreError>>()?,
@@ -294,7 +297,12 @@ impl WatermarkStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        output.item.as_ref().filter(|item| item.contains_key(WATERMARK_MS)).map(|item| number(item, WATERMARK_MS)).transpose()
+        output
+            .item
+            .as_ref()
+            .filter(|item| item.contains_key(WATERMARK_MS))
+            .map(|item| number(item, WATERMARK_MS))
+            .transpose()
     }
 
     async fn advance_watermark(&self, name: &str, to_ms: u64) -> Result<(), StoreError> {
@@ -350,7 +358,8 @@ fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
 
 fn status(item: &Item) -> Result<EventStatus, StoreError> {
     let status = text(item, STATUS)?;
-    EventStatus::parse(&status).ok_or_else(|| StoreError::Malformed(format!("unknown status {status}")))
+    EventStatus::parse(&status)
+        .ok_or_else(|| StoreError::Malformed(format!("unknown status {status}")))
 }
 
 /// What every item carries.
@@ -359,7 +368,10 @@ fn parse_stored(item: &Item) -> Result<StoredEvent, StoreError> {
         status: status(item)?,
         body_sha256_hex: text(item, BODY_SHA256)?,
         write_id: text(item, WRITE_ID)?,
-        expires_at_s: item.contains_key(EXPIRES_AT).then(|| number(item, EXPIRES_AT)).transpose()?,
+        expires_at_s: item
+            .contains_key(EXPIRES_AT)
+            .then(|| number(item, EXPIRES_AT))
+            .transpose()?,
     })
 }
 
@@ -376,8 +388,9 @@ fn parse_pending(item: &Item) -> Pending {
         Ok(PendingEvent {
             pk: text(item, PK)?,
             write_id: text(item, WRITE_ID)?,
-            webhook_type: WebhookType::from_name(&webhook_type)
-                .ok_or_else(|| StoreError::Malformed(format!("unknown webhook type {webhook_type}")))?,
+            webhook_type: WebhookType::from_name(&webhook_type).ok_or_else(|| {
+                StoreError::Malformed(format!("unknown webhook type {webhook_type}"))
+            })?,
             dedup_key: text(item, DEDUP_KEY)?,
             body: text(item, BODY)?,
             received_at_ms: number(item, RECEIVED_AT_MS)?,

@@ -218,7 +218,10 @@ pub trait DedupStore: Send + Sync {
 
     /// A strongly consistent read of `pks`, in their order: what is still pending now, as
     /// opposed to what a stream record or the index said a moment ago.
-    fn pending(&self, pks: &[&str]) -> impl Future<Output = Result<Vec<Pending>, StoreError>> + Send;
+    fn pending(
+        &self,
+        pks: &[&str],
+    ) -> impl Future<Output = Result<Vec<Pending>, StoreError>> + Send;
 
     /// Marks `event` forwarded, if it is still the same pending item.
     fn mark_forwarded(
@@ -254,7 +257,10 @@ impl<S: DedupStore> DedupStore for Arc<S> {
         (**self).lookup(pk)
     }
 
-    fn pending(&self, pks: &[&str]) -> impl Future<Output = Result<Vec<Pending>, StoreError>> + Send {
+    fn pending(
+        &self,
+        pks: &[&str],
+    ) -> impl Future<Output = Result<Vec<Pending>, StoreError>> + Send {
         (**self).pending(pks)
     }
 

@@ -59,7 +59,14 @@ mod tests {
         let read = config(&[(DEDUP_TABLE_NAME, "t-1"), (EVENT_BUS_NAME, "b")]).unwrap();
         assert_eq!(read.sweep_min_age_seconds, DEFAULT_SWEEP_MIN_AGE_SECONDS);
         assert_eq!(read.event_source, "sendblue");
-        let bad = config(&[(DEDUP_TABLE_NAME, "t-1"), (EVENT_BUS_NAME, "b"), (SWEEP_MIN_AGE_SECONDS, "0")]);
-        assert!(matches!(bad, Err(ConfigError::Invalid { name: SWEEP_MIN_AGE_SECONDS, .. })), "{bad:?}");
+        let bad = config(&[
+            (DEDUP_TABLE_NAME, "t-1"),
+            (EVENT_BUS_NAME, "b"),
+            (SWEEP_MIN_AGE_SECONDS, "0"),
+        ]);
+        assert!(
+            matches!(bad, Err(ConfigError::Invalid { name: SWEEP_MIN_AGE_SECONDS, .. })),
+            "{bad:?}"
+        );
     }
 }

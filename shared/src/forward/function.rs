@@ -57,7 +57,10 @@ pub async fn handle<S: DedupStore, E: EventSink>(
     let stop_at = tokio::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE);
     let report = forwarder.sweep(config.sweep_min_age_seconds * 1000, stop_at).await?;
     tracing::info!(?report, "sweep");
-    println!("{}", super::metrics::line(namespace, "sweep", &report.forward, report.oldest_pending_age_ms));
+    println!(
+        "{}",
+        super::metrics::line(namespace, "sweep", &report.forward, report.oldest_pending_age_ms)
+    );
     Ok(json!({
         "forwarded": report.forward.forwarded,
         "oldest_pending_age_ms": report.oldest_pending_age_ms,

@@ -8,7 +8,12 @@ use serde_json::json;
 use super::Report;
 use crate::time::now_ms;
 
-pub fn line(namespace: &str, trigger: &str, report: &Report, oldest_pending_age_ms: Option<u64>) -> String {
+pub fn line(
+    namespace: &str,
+    trigger: &str,
+    report: &Report,
+    oldest_pending_age_ms: Option<u64>,
+) -> String {
     let mut metrics = vec![
         json!({"Name": "Forwarded", "Unit": "Count"}),
         json!({"Name": "MarkFailures", "Unit": "Count"}),
@@ -59,7 +64,8 @@ mod tests {
             assert_eq!((doc["Forwarded"].as_u64(), doc["Failures"].as_u64()), (Some(3), Some(1)));
             assert_eq!(doc["Trigger"], trigger);
         }
-        let doc: Value = serde_json::from_str(&line("Ns", "sweep", &report, Some(301_000))).unwrap();
+        let doc: Value =
+            serde_json::from_str(&line("Ns", "sweep", &report, Some(301_000))).unwrap();
         assert_eq!(doc["OldestPendingAgeSeconds"], 301);
     }
 }

@@ -107,7 +107,11 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
             let detail = detail(&event);
             let size_bytes = self.outgoing(&event, &detail).size_bytes();
             if size_bytes > MAX_BATCH_BYTES {
-                tracing::error!(pk = pks[index], size_bytes, "pending event too large for the bus: skipped");
+                tracing::error!(
+                    pk = pks[index],
+                    size_bytes,
+                    "pending event too large for the bus: skipped"
+                );
                 report.malformed += 1;
                 continue;
             }
@@ -160,7 +164,10 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
             match self.store.mark_forwarded(&outgoing.event, expires_at_s).await {
                 Ok(Marked::Now) => {}
                 Ok(Marked::Already) => {
-                    tracing::warn!(pk = outgoing.event.pk, "forwarded, but marked by another forward first: a second copy");
+                    tracing::warn!(
+                        pk = outgoing.event.pk,
+                        "forwarded, but marked by another forward first: a second copy"
+                    );
                     report.mark_races += 1;
                 }
                 Err(error) => {

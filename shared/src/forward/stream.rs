@@ -107,7 +107,8 @@ mod tests {
             ],
         };
         let (records, ignored) = pending_records(&event);
-        let names: Vec<_> = records.iter().map(|r| (r.pk.as_str(), r.sequence_number.as_str())).collect();
+        let names: Vec<_> =
+            records.iter().map(|r| (r.pk.as_str(), r.sequence_number.as_str())).collect();
         assert_eq!(names, [("receive#a", "1"), ("call_log#c", "7")]);
         assert_eq!(ignored, 5);
     }

@@ -27,10 +27,17 @@ pub struct SweepReport {
 impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
     /// Forwards every event pending since before `min_age_ms` ago, oldest first per type,
     /// until done, a failure, or `stop_at`.
-    pub async fn sweep(&self, min_age_ms: u64, stop_at: Instant) -> Result<SweepReport, StoreError> {
+    pub async fn sweep(
+        &self,
+        min_age_ms: u64,
+        stop_at: Instant,
+    ) -> Result<SweepReport, StoreError> {
         let now_ms = now_ms();
         let mut report = SweepReport {
-            oldest_pending_age_ms: self.oldest_pending_ms(now_ms).await?.map(|ms| now_ms.saturating_sub(ms)),
+            oldest_pending_age_ms: self
+                .oldest_pending_ms(now_ms)
+                .await?
+                .map(|ms| now_ms.saturating_sub(ms)),
             ..SweepReport::default()
         };
         // Accepted at or before `now - min_age`.

@@ -235,7 +235,11 @@ where
     }
 
     /// Routes one record as the webhook path would, and accepts it (or, dry, looks it up).
-    async fn settle(&self, record: &str, head: Option<&RecordHead>) -> Result<Settled, ReconcileError> {
+    async fn settle(
+        &self,
+        record: &str,
+        head: Option<&RecordHead>,
+    ) -> Result<Settled, ReconcileError> {
         let Some(head) = head else { return Ok(Settled::Unusable) };
         let webhook_type = if head.is_outbound == Some(true) {
             WebhookType::Outbound

@@ -60,8 +60,12 @@ fn receive_body(handle: &str) -> String {
 async fn every_type_is_accepted_then_forwarded_once_with_its_data_untouched() {
     let rig = Rig::start().await;
     for t in WebhookType::ALL {
-        assert_eq!(answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await.0, 200);
-        let (_, duplicate) = answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await;
+        assert_eq!(
+            answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await.0,
+            200
+        );
+        let (_, duplicate) =
+            answer(&rig.direct.receiver(t, &rig.table), fixture(t.binary_name())).await;
         assert_eq!(duplicate["duplicate"], true, "{t}");
     }
     assert!(rig.direct.drain(&rig.queue).await.is_empty(), "receivers put nothing on the bus");
@@ -112,7 +116,10 @@ async fn a_partial_put_events_failure_ends_with_each_event_on_the_bus_once() {
     let rig = Rig::start().await;
     let pks: Vec<String> = (0..6).map(|i| format!("receive#part-{i}")).collect();
     for i in 0..6 {
-        assert_eq!(rig.deliver(WebhookType::Receive, &receive_body(&format!("part-{i}"))).await, 200);
+        assert_eq!(
+            rig.deliver(WebhookType::Receive, &receive_body(&format!("part-{i}"))).await,
+            200
+        );
     }
     // The bus takes the first two entries and refuses the rest.
     let refused = json!({"FailedEntryCount": 4, "Entries": [
@@ -144,14 +151,19 @@ async fn a_lost_answer_to_the_write_is_a_500_and_the_retry_a_duplicate_of_one_ev
     let body = receive_body("lost-answer");
     // The write is applied, and every answer to it (the SDK's retries too) is lost.
     for _ in 0..4 {
-        rig.dynamodb_proxy.script("PutItem", Step::ApplyThenAnswer(500, r#"{"__type":"InternalServerError"}"#));
+        rig.dynamodb_proxy
+            .script("PutItem", Step::ApplyThenAnswer(500, r#"{"__type":"InternalServerError"}"#));
     }
     let first = rig.deliver(WebhookType::Receive, &body).await;
     assert!(first == 500 || first == 200, "{first}");
     while rig.dynamodb_proxy.pending_steps() > 0 {
         assert_eq!(rig.deliver(WebhookType::Receive, &body).await, 200);
     }
-    let (status, retry) = answer(&rig.via_proxies.receiver(WebhookType::Receive, &rig.table), with_body(WebhookType::Receive, body.clone())).await;
+    let (status, retry) = answer(
+        &rig.via_proxies.receiver(WebhookType::Receive, &rig.table),
+        with_body(WebhookType::Receive, body.clone()),
+    )
+    .await;
     assert_eq!((status, &retry["duplicate"]), (200, &json!(true)), "{retry}");
     rig.sweep().await;
     let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
@@ -163,7 +175,9 @@ async fn a_lost_answer_to_the_write_is_a_500_and_the_retry_a_duplicate_of_one_ev
 async fn an_unreachable_table_is_a_500_that_writes_nothing() {
     let rig = Rig::start().await;
     rig.dynamodb_proxy.set(Fault::Refuse);
-    let (status, body) = answer(&rig.via_proxies.receiver(WebhookType::CallLog, &rig.table), fixture("call-log")).await;
+    let (status, body) =
+        answer(&rig.via_proxies.receiver(WebhookType::CallLog, &rig.table), fixture("call-log"))
+            .await;
     assert_eq!(status, 500, "{body}");
     rig.dynamodb_proxy.set(Fault::Pass);
     assert!(rig.direct.scan(&rig.table).await.is_empty());
@@ -181,8 +195,12 @@ async fn sixty_four_concurrent_deliveries_of_one_key_make_one_event() {
         tasks.spawn(async move { answer(&*receiver, with_body(WebhookType::Receive, body)).await });
     }
     let answers = tasks.join_all().await;
-    let new = answers.iter().filter(|(status, body)| *status == 200 && body.get("duplicate").is_none()).count();
-    let duplicates = answers.iter().filter(|(status, body)| *status == 200 && body["duplicate"] == true).count();
+    let new = answers
+        .iter()
+        .filter(|(status, body)| *status == 200 && body.get("duplicate").is_none())
+        .count();
+    let duplicates =
+        answers.iter().filter(|(status, body)| *status == 200 && body["duplicate"] == true).count();
     assert_eq!((new, duplicates), (1, 63));
     rig.sweep().await;
     assert_eq!(rig.direct.drain(&rig.queue).await.len(), 1);
@@ -206,7 +224,11 @@ async fn a_malformed_pending_item_is_skipped_and_counted_never_forwarded_and_blo
         .unwrap();
     assert_eq!(rig.deliver(WebhookType::Receive, &receive_body("after-poison")).await, 200);
     let swept = rig.sweep().await;
-    assert_eq!((swept.forward.malformed, swept.forward.forwarded, swept.forward.failed_at), (1, 1, None), "{swept:?}");
+    assert_eq!(
+        (swept.forward.malformed, swept.forward.forwarded, swept.forward.failed_at),
+        (1, 1, None),
+        "{swept:?}"
+    );
     let delivered = rig.direct.drain(&rig.queue).await;
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].detail["metadata"]["dedup_key"], "after-poison");

@@ -22,7 +22,10 @@ fn folders_enum_and_local_router_name_the_same_functions() {
     let mut binaries: BTreeSet<String> =
         WebhookType::ALL.iter().map(|t| t.binary_name().to_owned()).collect();
     binaries.extend(["reconcile".to_owned(), "forward".to_owned()]);
-    assert_eq!(folders, binaries, "one folder in functions/ per WebhookType, and reconcile and forward");
+    assert_eq!(
+        folders, binaries,
+        "one folder in functions/ per WebhookType, and reconcile and forward"
+    );
 
     for t in WebhookType::ALL {
         let main = root().join("functions").join(t.binary_name()).join("src/main.rs");

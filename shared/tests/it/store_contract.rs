@@ -17,7 +17,12 @@ fn key(text: &str) -> DedupKey {
     sendblue_webhooks::dedup_key::derive(WebhookType::CallLog, &body, "").unwrap()
 }
 
-fn event<'a>(key: &'a DedupKey, write_id: &'a str, body_hash: &'a str, now_ms: u64) -> NewEvent<'a> {
+fn event<'a>(
+    key: &'a DedupKey,
+    write_id: &'a str,
+    body_hash: &'a str,
+    now_ms: u64,
+) -> NewEvent<'a> {
     NewEvent {
         webhook_type: WebhookType::CallLog,
         key,
@@ -53,7 +58,10 @@ async fn contract(store: &impl DedupStore) {
         AcceptOutcome::Duplicate { same_body: false }
     );
     // A retry of our own applied write (its answer lost) meets it and knows it.
-    assert_eq!(store.accept(&event(&k, "a", "h1", T0_MS + 2)).await.unwrap(), AcceptOutcome::Accepted);
+    assert_eq!(
+        store.accept(&event(&k, "a", "h1", T0_MS + 2)).await.unwrap(),
+        AcceptOutcome::Accepted
+    );
     let Pending::Event(stored) = pending(store, &pk).await else { panic!("pending") };
     assert_eq!(
         (stored.write_id.as_str(), stored.dedup_key.as_str(), stored.received_at_ms, stored.origin),
@@ -62,7 +70,10 @@ async fn contract(store: &impl DedupStore) {
     assert_eq!(stored.body, r#"{"call_id": "x"}"#);
     // Pending never expires: long past any window it is still a duplicate.
     let far_ms = T0_MS + 10 * TTL_S * 1000;
-    assert!(matches!(store.accept(&event(&k, "c", "h1", far_ms)).await.unwrap(), AcceptOutcome::Duplicate { .. }));
+    assert!(matches!(
+        store.accept(&event(&k, "c", "h1", far_ms)).await.unwrap(),
+        AcceptOutcome::Duplicate { .. }
+    ));
 
     // Marked: forwarded, its window set, gone from the pending reads; a second mark (a race,
     // or a retry) finds it marked.
@@ -70,12 +81,21 @@ async fn contract(store: &impl DedupStore) {
     assert_eq!(store.mark_forwarded(&stored, T0_MS / 1000 + TTL_S).await.unwrap(), Marked::Already);
     assert_eq!(pending(store, &pk).await, Pending::Settled);
     let item = store.lookup(&pk).await.unwrap().unwrap();
-    assert_eq!((item.status, item.expires_at_s), (EventStatus::Forwarded, Some(T0_MS / 1000 + TTL_S)));
+    assert_eq!(
+        (item.status, item.expires_at_s),
+        (EventStatus::Forwarded, Some(T0_MS / 1000 + TTL_S))
+    );
     // A duplicate within the window; past it, a new event.
     let in_window_ms = T0_MS + TTL_S * 1000;
-    assert!(matches!(store.accept(&event(&k, "d", "h1", in_window_ms)).await.unwrap(), AcceptOutcome::Duplicate { .. }));
+    assert!(matches!(
+        store.accept(&event(&k, "d", "h1", in_window_ms)).await.unwrap(),
+        AcceptOutcome::Duplicate { .. }
+    ));
     let expired_ms = T0_MS + (TTL_S + 2) * 1000;
-    assert_eq!(store.accept(&event(&k, "e", "h1", expired_ms)).await.unwrap(), AcceptOutcome::Accepted);
+    assert_eq!(
+        store.accept(&event(&k, "e", "h1", expired_ms)).await.unwrap(),
+        AcceptOutcome::Accepted
+    );
     // The stale mark of the first write cannot mark the second one.
     assert_eq!(store.mark_forwarded(&stored, 1).await.unwrap(), Marked::Already);
     assert!(matches!(pending(store, &pk).await, Pending::Event(e) if e.write_id == "e"));
@@ -95,10 +115,8 @@ async fn contract(store: &impl DedupStore) {
     let wanted: Vec<String> = keys.iter().map(|k| event_pk(WebhookType::CallLog, k)).collect();
     let (mut seen, mut after): (Vec<String>, Option<PendingEntry>) = (Vec::new(), None);
     loop {
-        let page = store
-            .pending_page(WebhookType::CallLog, base_ms + 4, after.as_ref(), 2)
-            .await
-            .unwrap();
+        let page =
+            store.pending_page(WebhookType::CallLog, base_ms + 4, after.as_ref(), 2).await.unwrap();
         assert!(page.entries.len() <= 2);
         seen.extend(page.entries.iter().map(|e| e.pk.clone()).filter(|pk| wanted.contains(pk)));
         match page.next {
@@ -150,7 +168,11 @@ async fn dynamodb_store_writes_the_documented_item() {
         ("origin", S("webhook".into())),
     ];
     let item = |extra: &[(&str, aws_sdk_dynamodb::types::AttributeValue)]| {
-        common.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<std::collections::HashMap<_, _>>()
+        common
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<std::collections::HashMap<_, _>>()
     };
     assert_eq!(
         accepted,

@@ -18,7 +18,6 @@ use sendblue_webhooks::app::{sdk_config, sdk_timeouts};
 use sendblue_webhooks::dedup::{AcceptOutcome, DedupStore, DynamoDbStore, NewEvent};
 use sendblue_webhooks::events::{Origin, WebhookType};
 
-
 /// The receiver's own set-up, or one variant of it.
 async fn config(variant: Option<&str>) -> SdkConfig {
     let Some(variant) = variant else { return sdk_config().await };
