@@ -27,6 +27,12 @@ def load_template():
 
 
 def dedup_table_keys():
-    """`create_table` arguments for a table keyed as the template's DedupTable."""
+    """`create_table` arguments for a table shaped as the template's DedupTable: its keys, its
+    indexes and its stream."""
     properties = load_template()["Resources"]["DedupTable"]["Properties"]
-    return {"AttributeDefinitions": properties["AttributeDefinitions"], "KeySchema": properties["KeySchema"]}
+    shape = {"AttributeDefinitions": properties["AttributeDefinitions"], "KeySchema": properties["KeySchema"]}
+    if "GlobalSecondaryIndexes" in properties:
+        shape["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in properties:
+        shape["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    return shape
