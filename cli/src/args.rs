@@ -91,10 +91,11 @@ pub enum Command {
     /// Recover from Sendblue's messages API what the webhooks missed, as the stack's reconcile
     /// function does: after an outage, or to backfill.
     ///
-    /// Reads the messages updated in the window, oldest first, and forwards each one the stack
-    /// has not seen to its bus, through the same dedup table (so nothing is forwarded twice,
-    /// by this or by the webhooks). The watermark of the scheduled runs is left alone. Only a
-    /// message's current status can be recovered.
+    /// Reads the messages updated in the window, oldest first, and accepts each one the stack
+    /// has not seen into its dedup table, as a webhook would be (so nothing is forwarded twice,
+    /// by this or by the webhooks); the stack's forward function puts them on its bus. The
+    /// watermark of the scheduled runs is left alone. Only a message's current status can be
+    /// recovered.
     Reconcile {
         #[command(flatten)]
         api: ApiArgs,
@@ -162,13 +163,13 @@ pub enum Command {
     },
 }
 
-/// Where `reconcile` reads and writes: the stack's table and bus (its `DedupTableName` and
-/// `EventBusName` outputs), through your AWS credentials.
+/// Where `reconcile` reads and writes: the stack's table (its `DedupTableName` output), through
+/// your AWS credentials.
 #[derive(Debug, Args)]
 pub struct ReconcileTarget {
-    /// A file of the stack's outputs (as for the other commands): its table, bus, event source
-    /// and dedup window are read from it, so that what is recovered goes where the stack's
-    /// rules and dedup look.
+    /// A file of the stack's outputs (as for the other commands): its table and dedup window
+    /// are read from it, so that what is recovered goes where the stack's forward function and
+    /// dedup look.
     #[arg(long, value_name = "FILE", required_unless_present = "stack", conflicts_with = "stack")]
     pub stack_outputs: Option<PathBuf>,
     /// The stack's name, read through CloudFormation with your AWS credentials.
