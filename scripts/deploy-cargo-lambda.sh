@@ -187,9 +187,10 @@ JSON
 
 ensure_failure_queue() {
   local url
-  url=$(aws sqs create-queue --queue-name "$failure_queue" \
+  # The AWS CLI v1 sends SQS calls to its legacy endpoint whatever AWS_ENDPOINT_URL says.
+  url=$(aws sqs ${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"} create-queue --queue-name "$failure_queue" \
     --attributes MessageRetentionPeriod=1209600,SqsManagedSseEnabled=true --query QueueUrl --output text)
-  failure_queue_arn=$(aws sqs get-queue-attributes --queue-url "$url" --attribute-names QueueArn \
+  failure_queue_arn=$(aws sqs ${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"} get-queue-attributes --queue-url "$url" --attribute-names QueueArn \
     --query Attributes.QueueArn --output text)
 }
 

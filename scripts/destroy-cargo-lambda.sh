@@ -56,8 +56,10 @@ gone "policy of role $STACK_NAME-receiver" aws iam delete-role-policy --role-nam
 gone "role $STACK_NAME-receiver" aws iam delete-role --role-name "$STACK_NAME-receiver"
 gone "policy of role $STACK_NAME-forward" aws iam delete-role-policy --role-name "$STACK_NAME-forward" --policy-name forward
 gone "role $STACK_NAME-forward" aws iam delete-role --role-name "$STACK_NAME-forward"
-if queue_url=$(aws sqs get-queue-url --queue-name "$STACK_NAME-forward-failures" --query QueueUrl --output text 2>/dev/null); then
-  gone "queue $STACK_NAME-forward-failures" aws sqs delete-queue --queue-url "$queue_url"
+# The AWS CLI v1 sends SQS calls to its legacy endpoint whatever AWS_ENDPOINT_URL says.
+sqs=(aws sqs ${AWS_ENDPOINT_URL:+--endpoint-url "$AWS_ENDPOINT_URL"})
+if queue_url=$("${sqs[@]}" get-queue-url --queue-name "$STACK_NAME-forward-failures" --query QueueUrl --output text 2>/dev/null); then
+  gone "queue $STACK_NAME-forward-failures" "${sqs[@]}" delete-queue --queue-url "$queue_url"
 else
   say "queue $STACK_NAME-forward-failures: already gone"
 fi

@@ -109,7 +109,6 @@ class RefusesToStart(unittest.TestCase):
         for changes, variable in [
             ({"DEDUP_TABLE_NAME": None}, "DEDUP_TABLE_NAME"),
             ({"DEDUP_TABLE_NAME": "my table"}, "DEDUP_TABLE_NAME"),
-            ({"EVENT_BUS_NAME": "bus\nname"}, "EVENT_BUS_NAME"),
             ({"EVENT_SOURCE": "aws.sendblue"}, "EVENT_SOURCE"),
             ({"DEDUP_TTL_SECONDS": "1h"}, "DEDUP_TTL_SECONDS"),
             ({"SENDBLUE_WEBHOOK_SECRETS": " , "}, "SENDBLUE_WEBHOOK_SECRETS"),
@@ -171,7 +170,7 @@ class MetricsAsEmitted(unittest.TestCase):
                     emitted.add((metric["Name"], tuple(dimensions), tuple(line[d] for d in dimensions)))
         self.assertEqual(
             {values[0] for name, dims, values in emitted if dims == ("Outcome",)},
-            {"forwarded", "duplicate", "unauthorized", "bad_body"})
+            {"accepted", "duplicate", "unauthorized", "bad_body"})
 
         template = load_template()
         shapes = {(name, dims) for name, dims, _ in emitted}

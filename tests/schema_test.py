@@ -16,7 +16,7 @@ import jsonschema
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCHEMAS = {path.stem: json.loads(path.read_text()) for path in (ROOT / "schemas").glob("*.json")}
-WEBHOOK_TYPES = {path.stem.replace("-", "_") for path in (ROOT / "functions").iterdir()} - {"reconcile"}
+WEBHOOK_TYPES = {path.stem.replace("-", "_") for path in (ROOT / "functions").iterdir()} - {"reconcile", "forward"}
 
 
 def validate(test, event):
