@@ -251,3 +251,36 @@ async fn the_sweep_reports_the_oldest_pending_age_first_and_leaves_young_events_
     assert_eq!(after.oldest_pending_age_ms, None, "nothing pending");
     assert!(forwarder.store.lookup("call_log#nothing").await.unwrap().is_none());
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn the_largest_accepted_body_fits_the_item_and_the_bus_entry_and_goes_out_alone() {
+    let rig = Rig::start().await;
+    let limit = sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let handle = format!("largest-{i}");
+        let short = receive_body(&handle);
+        let padding = "x".repeat(limit - short.len() - r#","pad":"""#.len());
+        let body = format!(r#"{},"pad":"{padding}"}}"#, short.trim_end_matches('}'));
+        assert_eq!(body.len(), limit, "exactly the largest body accepted");
+        assert_eq!(rig.deliver(WebhookType::Receive, &body).await, 200, "fits DynamoDB's item");
+        handles.push(handle);
+    }
+    // Three entries of 240 KiB cannot share one PutEvents (256 KiB a request): one each.
+    let calls = CaptureBodies::default();
+    let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+        rig.direct.eventbridge.config().to_builder().interceptor(calls.clone()).build(),
+    );
+    let forwarder = sendblue_webhooks::forward::Forwarder {
+        sink: sendblue_webhooks::bus::EventBridgeSink::new(eventbridge, &rig.bus),
+        ..rig.direct.forwarder(&rig.table, &rig.bus)
+    };
+    let swept = forwarder.sweep(0, Instant::now() + Duration::from_secs(600)).await.unwrap();
+    assert_eq!((swept.forward.forwarded, swept.forward.failed_at), (3, None), "{swept:?}");
+    let sizes: Vec<usize> = calls.bodies().iter().map(Vec::len).collect();
+    assert_eq!(sizes.len(), 3, "one PutEvents each: {sizes:?}");
+    let delivered = rig.direct.drain(&rig.queue).await;
+    assert_eq!(delivered.len(), 3);
+    assert!(delivered.iter().all(|e| e.detail["data"]["pad"].as_str().unwrap().len() > 200_000));
+}
