@@ -1,6 +1,6 @@
 //! CloudWatch metrics without an API call: one Embedded Metric Format line per request, which
-//! CloudWatch Logs turns into metrics. `Requests` and `Duration`, by outcome (`forwarded`,
-//! `duplicate`, `unauthorized`, `bad_body`, `store_failed`, `forward_failed`, ...) and by webhook
+//! CloudWatch Logs turns into metrics. `Requests` and `Duration`, by outcome (`accepted`,
+//! `duplicate`, `unauthorized`, `bad_body`, `store_failed`, ...) and by webhook
 //! type, so processed, duplicate, rejected-by-reason and failed-by-stage are one metric's slices.
 //! Two separate dimension sets, not their product: each combination is a billed custom metric.
 

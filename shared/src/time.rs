@@ -8,6 +8,13 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The moment to stop starting new work: `margin` before the invocation's deadline
+/// (`deadline_ms`, epoch milliseconds), so that what was done is saved before Lambda ends it.
+pub fn stop_before(deadline_ms: u64, margin: Duration) -> tokio::time::Instant {
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+    tokio::time::Instant::now() + left.saturating_sub(margin)
+}
+
 /// `epoch_ms` as RFC 3339 in UTC with milliseconds (`2026-11-28T09:00:00.000Z`).
 pub fn iso_ms(epoch_ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(epoch_ms)).to_string()

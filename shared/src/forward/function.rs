@@ -11,7 +11,6 @@ use super::stream::{pending_records, BatchResponse, StreamEvent};
 use super::Forwarder;
 use crate::bus::{EventBridgeSink, EventSink};
 use crate::dedup::{DedupStore, DynamoDbStore};
-use crate::time::now_ms;
 
 /// A sweep stops taking new pages this long before the invocation's deadline.
 const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(10);
@@ -53,8 +52,7 @@ pub async fn handle<S: DedupStore, E: EventSink>(
         println!("{}", super::metrics::line(namespace, "stream", &report, None));
         return Ok(json!(BatchResponse::from_failure(&records, report.failed_at)));
     }
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
-    let stop_at = tokio::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE);
+    let stop_at = crate::time::stop_before(deadline_ms, STOP_BEFORE_DEADLINE);
     let report = forwarder.sweep(config.sweep_min_age_seconds * 1000, stop_at).await?;
     tracing::info!(?report, "sweep");
     println!(

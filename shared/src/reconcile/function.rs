@@ -39,8 +39,7 @@ pub async fn run() -> Result<(), Error> {
     let (reconciler, namespace) = (&reconciler, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline_ms = event.context.deadline;
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
-        let stop_at = tokio::time::Instant::now() + left.saturating_sub(STOP_BEFORE_DEADLINE);
+        let stop_at = crate::time::stop_before(deadline_ms, STOP_BEFORE_DEADLINE);
         let result = reconciler.run(stop_at).await;
         emit_metrics(namespace, result.as_ref());
         match result {
