@@ -4,6 +4,7 @@
 
 pub mod messages_api;
 pub mod proxy;
+pub mod stream_pump;
 pub mod template_table;
 
 use std::path::PathBuf;
@@ -22,10 +23,12 @@ use sendblue_webhooks::bus::{
 };
 use sendblue_webhooks::config::{Backend, Config};
 use sendblue_webhooks::dedup::{DedupStore, DynamoDbStore, StoredEvent};
+use sendblue_webhooks::forward::config::ForwardConfig;
 use sendblue_webhooks::forward::Forwarder;
 use sendblue_webhooks::pipeline::{ByStream, Handoff};
 use sendblue_webhooks::{WebhookPipeline, WebhookType};
 use serde_json::Value;
+use stream_pump::{Invocation, MappingSettings, StreamPump};
 
 /// The secret every fixture in `events/` carries.
 pub const SECRET: &str = "local-dev-secret";
@@ -195,6 +198,9 @@ pub struct Emulators {
     setup_dynamodb: aws_sdk_dynamodb::Client,
     setup_eventbridge: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Reads the tables' streams (pointed at DynamoDB Local explicitly: some SDK versions would
+    /// send stream calls to an account-specific endpoint).
+    streams: aws_sdk_dynamodbstreams::Client,
 }
 
 fn endpoint(variable: &str) -> String {
@@ -292,6 +298,7 @@ impl Emulators {
             setup_dynamodb: aws_sdk_dynamodb::Client::new(&setup_dynamodb),
             setup_eventbridge: aws_sdk_eventbridge::Client::new(&setup_moto),
             sqs: aws_sdk_sqs::Client::new(&setup_moto),
+            streams: aws_sdk_dynamodbstreams::Client::new(&setup_dynamodb),
         }
     }
 
@@ -327,6 +334,17 @@ impl Emulators {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("table {table} not ACTIVE after a minute");
+    }
+
+    /// A stand-in for the `forward` function's event source mapping on `table`'s stream.
+    pub async fn stream_pump(&self, table: &str, settings: MappingSettings) -> StreamPump {
+        let described =
+            self.setup_dynamodb.describe_table().table_name(table).send().await.unwrap();
+        let stream_arn = described
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .expect("the template's table has a stream");
+        StreamPump::new(self.streams.clone(), stream_arn, settings)
     }
 
     /// Every item in the table.
@@ -472,6 +490,31 @@ impl Emulators {
             dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
         }
     }
+}
+
+/// The `forward` function's settings on the emulated AWS.
+pub fn forward_config(table: &str, bus: &str) -> ForwardConfig {
+    ForwardConfig {
+        table_name: table.to_owned(),
+        bus_name: bus.to_owned(),
+        event_source: sendblue_webhooks::config::DEFAULT_EVENT_SOURCE.to_owned(),
+        dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
+        metrics_namespace: "SendblueWebhooksTest".to_owned(),
+        sweep_min_age_seconds: 1,
+    }
+}
+
+/// One invocation of the `forward` function's handler, as the event source mapping makes it:
+/// the batch in, its answer (or the function's error) out.
+pub async fn invoke_forward<S: DedupStore, E: EventSink>(
+    forwarder: &Forwarder<S, E>,
+    payload: Value,
+) -> Invocation {
+    let config = forward_config("", "");
+    let deadline_ms = now_ms() + 60_000;
+    sendblue_webhooks::forward::handle(forwarder, &config, payload, deadline_ms)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// Sendblue's retry policy: the first attempt, then up to this many more while the answer is 5xx.

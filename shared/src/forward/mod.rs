@@ -20,7 +20,7 @@ use sendblue_events::Metadata;
 use crate::bus::{EventSink, OutgoingEvent, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use crate::dedup::{DedupStore, Marked, Pending, PendingEvent};
 use crate::time::{iso_ms, now_ms};
-pub use function::run;
+pub use function::{handle, run};
 
 /// Where accepted events go, and how long their keys are guarded once they went.
 #[derive(Debug)]

@@ -5,55 +5,14 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-use sendblue_testkit::proxy::{Fault, FaultProxy, Step};
+use sendblue_testkit::proxy::{Fault, Step};
 use sendblue_testkit::*;
 use sendblue_webhooks::dedup::{DedupStore, EventStatus};
 use sendblue_webhooks::WebhookType;
 use serde_json::json;
 use tokio::time::Instant;
 
-/// The emulators directly (to set up and read back) and through a proxy each (for the code
-/// under test).
-struct Rig {
-    direct: Emulators,
-    via_proxies: Emulators,
-    dynamodb_proxy: FaultProxy,
-    eventbridge_proxy: FaultProxy,
-    table: String,
-    bus: String,
-    queue: String,
-}
-
-impl Rig {
-    async fn start() -> Self {
-        let dynamodb_proxy = FaultProxy::start(&dynamodb_endpoint()).await;
-        let eventbridge_proxy = FaultProxy::start(&moto_endpoint()).await;
-        let direct = Emulators::connect().await;
-        let via_proxies =
-            Emulators::connect_to(&dynamodb_proxy.endpoint, &eventbridge_proxy.endpoint).await;
-        let table = direct.create_table().await;
-        let (bus, queue) = direct.create_bus().await;
-        Self { direct, via_proxies, dynamodb_proxy, eventbridge_proxy, table, bus, queue }
-    }
-
-    async fn deliver(&self, t: WebhookType, body: &str) -> u16 {
-        answer(&self.via_proxies.receiver(t, &self.table), with_body(t, body)).await.0
-    }
-
-    /// One sweep of everything pending, through the proxies.
-    async fn sweep(&self) -> sendblue_webhooks::forward::sweep::SweepReport {
-        let far = Instant::now() + Duration::from_secs(600);
-        self.via_proxies.forwarder(&self.table, &self.bus).sweep(0, far).await.unwrap()
-    }
-
-    async fn status(&self, pk: &str) -> Option<EventStatus> {
-        self.direct.item(&self.table, pk).await.map(|item| item.status)
-    }
-}
-
-fn receive_body(handle: &str) -> String {
-    body_with(WebhookType::Receive, &[("message_handle", json!(handle))])
-}
+use crate::rig::{receive_body, Rig};
 
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]

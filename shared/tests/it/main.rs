@@ -7,6 +7,8 @@ mod fixtures;
 mod hostile_input;
 mod layout;
 mod reconcile;
+mod rig;
 mod round_trips;
 mod store_contract;
+mod stream;
 mod toolchain;
