@@ -48,6 +48,16 @@ pub struct PumpReport {
     pub discarded: Vec<Value>,
 }
 
+impl PumpReport {
+    /// Adds another pass's report to this one.
+    pub fn absorb(&mut self, other: PumpReport) {
+        self.invocations += other.invocations;
+        self.records += other.records;
+        self.failed_batches += other.failed_batches;
+        self.discarded.extend(other.discarded);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     /// Where GetRecords goes on; `None` once a closed shard is read to its end.
@@ -136,10 +146,7 @@ impl StreamPump {
         for _ in 0..rounds {
             let round = self.pump(&mut invoke).await;
             let idle = round.invocations == 0;
-            total.invocations += round.invocations;
-            total.records += round.records;
-            total.failed_batches += round.failed_batches;
-            total.discarded.extend(round.discarded);
+            total.absorb(round);
             if idle {
                 break;
             }

@@ -2,10 +2,12 @@
 //! DynamoDB Local and moto are ignored by a plain `cargo test`, with the reason; the test
 //! command, `scripts/test.sh`, starts the emulators and runs them all (`--include-ignored`).
 
+mod concurrency;
 mod door;
 mod fixtures;
 mod hostile_input;
 mod layout;
+mod limits;
 mod reconcile;
 mod rig;
 mod round_trips;
