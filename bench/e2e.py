@@ -139,6 +139,34 @@ def aws_environment(dynamodb, moto):
     }
 
 
+def lambda_environment():
+    """What Lambda sets for every function, and the sample events' secret."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SENDBLUE_WEBHOOK_SECRETS": "local-dev-secret",
+    }
+
+
+def print_table(results):
+    """One row per figure, one column per function: min / median / max over its runs."""
+    names = list(results)
+    print("| figure | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for key in results[names[0]][0]:
+        cells = []
+        for name in names:
+            values = [run[key] for run in results[name]]
+            cells.append(f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}")
+        print(f"| {key} | " + " | ".join(cells) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--function", action="append", required=True, metavar="NAME=COMMAND")
@@ -150,36 +178,17 @@ def main():
     parser.add_argument("--json", help="also write every run's figures to this file")
     args = parser.parse_args()
 
-    base_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "SENDBLUE_WEBHOOK_SECRETS": "local-dev-secret",
-    }
     aws = args.dynamodb and args.moto
     mode = "AWS mode (DynamoDB Local, moto)" if aws else "local mode (in memory)"
     event_text = open(args.event).read()
     results = {}
     for spec in args.function:
         name, command = spec.split("=", 1)
-        env = dict(base_env, **(aws_environment(args.dynamodb, args.moto) if aws else {"RECEIVER_MODE": "local"}))
+        env = dict(lambda_environment(), **(aws_environment(args.dynamodb, args.moto) if aws else {"RECEIVER_MODE": "local"}))
         results[name] = [one_run(shlex.split(command), env, event_text, args.warm) for _ in range(args.runs)]
 
     print(f"{mode}; {args.runs} runs of 1 cold + {args.warm} new + {args.warm} duplicate events; min / median / max")
-    names = list(results)
-    print("| figure | " + " | ".join(names) + " |")
-    print("| --- |" + " --- |" * len(names))
-    for key in results[names[0]][0]:
-        cells = []
-        for name in names:
-            values = [run[key] for run in results[name]]
-            cells.append(f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}")
-        print(f"| {key} | " + " | ".join(cells) + " |")
+    print_table(results)
     if args.json:
         json.dump({"mode": mode, "results": results}, open(args.json, "w"), indent=1)
 

@@ -17,17 +17,15 @@ every item must end FORWARDED, or the run fails.
 import argparse
 import datetime
 import json
-import os
 import pathlib
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from e2e import cpu_ns, peak_rss_mb, with_handle, aws_environment  # noqa: E402
+from e2e import aws_environment, cpu_ns, lambda_environment, peak_rss_mb, print_table, with_handle  # noqa: E402
 from runtime_api import RuntimeApi  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -117,30 +115,11 @@ def main():
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--batch", type=int, action="append")
     args = parser.parse_args()
-    base_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "SENDBLUE_WEBHOOK_SECRETS": "local-dev-secret",
-    }
+    base_env = lambda_environment()
     sizes = args.batch or [1, 10]
     results = {f"batch {size}": [one_run(args, base_env, size) for _ in range(args.runs)] for size in sizes}
     print(f"forward, {args.runs} runs of {args.events} events each, min / median / max")
-    names = list(results)
-    print("| figure | " + " | ".join(names) + " |")
-    print("| --- |" + " --- |" * len(names))
-    for key in results[names[0]][0]:
-        cells = []
-        for name in names:
-            values = [run[key] for run in results[name]]
-            cells.append(f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}")
-        print(f"| {key} | " + " | ".join(cells) + " |")
-
+    print_table(results)
 
 if __name__ == "__main__":
     main()
