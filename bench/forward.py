@@ -12,6 +12,7 @@ conditional UpdateItem (the mark) per event forwarded. Every answer must report 
 every item must end FORWARDED, or the run fails.
 
   python bench/forward.py --dynamodb URL --moto URL [--runs 5] [--events 200] [--batch 1 --batch 10]
+      [--forward target/release/forward]
 """
 
 import argparse
@@ -90,7 +91,7 @@ def one_run(args, base_env, batch_size):
     for record in records:
         record.update(eventSource="aws:dynamodb", awsRegion="us-east-1")
     batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
-    api = drive([str(ROOT / "target/release/forward")], env,
+    api = drive([args.forward], env,
                 [json.dumps({"Records": batch}).encode() for batch in batches])
     for _, answer in api.answers:
         assert json.loads(answer) == {"batchItemFailures": []}, answer
@@ -114,6 +115,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument("--forward", default=str(ROOT / "target/release/forward"), help="the binary")
     args = parser.parse_args()
     base_env = lambda_environment()
     sizes = args.batch or [1, 10]

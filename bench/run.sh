@@ -4,7 +4,11 @@
 #   1. criterion: the pipeline's CPU per event with in-memory backends
 #   2. bench/e2e.py, local mode: the receive binary alone, no AWS
 #   3. bench/e2e.py, AWS mode against DynamoDB Local and moto: the receive binary and the
-#      Python + Powertools baseline side by side, in one run
+#      Python + Powertools baseline side by side, in one run, then beside its floors
+#   4. bench/forward.py: the forward function's CPU per event at batch sizes 1 and 10
+#   5. benches/accept_to_bus.rs: accept-to-bus latency through the table's stream
+#   (4 and 5 each on freshly started emulators: DynamoDB Local slows as tables with streams
+#   pile up)
 #   and, first, bench/size.sh: the release build and the bootstrap and zip size of every function
 # then stops the servers it started. Arguments: RUNS (default 10) WARM (default 100).
 set -euo pipefail
@@ -49,3 +53,13 @@ cargo build --release --quiet -p receive -p bench-floors
   --dynamodb "$dynamodb_url" --moto "$moto_url" \
   --function receive=target/release/receive \
   --function sdk-floor=target/release/floor-sdk --function bare-floor=target/release/floor-bare
+log "forward: CPU per event at batch sizes 1 and 10 (fresh emulators)"
+stop_servers
+start_emulators "$ddb_jar"
+cargo build --release --quiet -p forward
+"$tools/venv/bin/python" bench/forward.py --dynamodb "$dynamodb_url" --moto "$moto_url" --runs 5 --events 200
+log "accept-to-bus latency through the stream (fresh emulators)"
+stop_servers
+start_emulators "$ddb_jar"
+SENDBLUE_TEST_DYNAMODB_ENDPOINT=$dynamodb_url SENDBLUE_TEST_MOTO_ENDPOINT=$moto_url \
+  cargo bench --quiet -p sendblue-webhooks --bench accept_to_bus -- 500 50 2>&1 | grep '^accept-to-bus'

