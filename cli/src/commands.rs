@@ -238,7 +238,8 @@ async fn reconcile(
     until_ms: Option<u64>,
     dry_run: bool,
 ) -> Result<Summary, CliError> {
-    let messages = HttpMessagesApi::new(&api.api_base, api_keys()?)
+    let share_percent = sendblue_webhooks::reconcile::config::DEFAULT_API_SHARE_PERCENT;
+    let messages = HttpMessagesApi::new(&api.api_base, api_keys()?, share_percent)
         .map_err(|e| CliError::Input(e.to_string()))?;
     let (file, stack) = (target.stack_outputs.as_deref(), target.stack.as_deref());
     let outputs = StackOutputs::load(file, stack, target.region.as_deref())
@@ -262,7 +263,7 @@ async fn reconcile(
     // A backfill runs to its end. What it accepts, the stack's `forward` function puts on the
     // bus from the table's stream.
     let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    reconciler.run(far).await.map_err(|e| match e {
+    let summary = reconciler.run(far).await.map_err(|failed| match failed.error {
         ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
             status,
             message: "the messages API refused the request".into(),
@@ -273,7 +274,16 @@ async fn reconcile(
             CliError::Network { host: api.api_base.clone(), reason: other.to_string() }
         }
         other => CliError::Stack(other.to_string()),
-    })
+    })?;
+    if summary.skipped {
+        return Err(CliError::Stack(format!(
+            "another reconciliation walk (the stack's scheduled run, or another backfill) holds \
+             the lease: both would share the messages API's rate limit. Try again within {} \
+             minutes, or disable the schedule (ReconcileSchedule=DISABLED) for a long backfill",
+            sendblue_webhooks::reconcile::LEASE_MS / 60_000
+        )));
+    }
+    Ok(summary)
 }
 
 /// Makes a register/unregister plan's changes (additions before removals, so a type is never

@@ -1,7 +1,8 @@
 //! A fake of Sendblue's messages API (`GET /api/v2/messages`) on loopback, for reconciliation's
 //! tests: the API-key headers, `updated_at_gte` / `updated_at_lte`, `order_by=updatedAt` ascending,
 //! `limit` and `offset`, `{"status","data","pagination":{"hasMore",...}}` answers, and scripted
-//! trouble: 429 with `Retry-After`, 500, and records that change while a run reads.
+//! trouble: 429 with `Retry-After`, 500 (now or after a given page), records that change while
+//! a run reads, and an API that ignores the sort and answers newest first.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -41,6 +42,10 @@ pub struct Account {
     pub down: bool,
     /// After the page numbered by the key (counted from 1) is answered, this change is made.
     pub changes: Vec<(usize, Change)>,
+    /// After the page numbered by the key is answered, this trouble answers the next request.
+    pub trouble_after: Vec<(usize, Trouble)>,
+    /// The API ignores `order_by` and answers newest first.
+    pub newest_first: bool,
     /// When each request came.
     pub requests: Vec<Instant>,
     pages_answered: usize,
@@ -147,6 +152,9 @@ async fn messages(
         account.records.iter().filter(|r| (since..=until).contains(&epoch_ms(r))).collect();
     // Ties in time keep the order of creation, as a database's stable sort would.
     listed.sort_by_key(|r| epoch_ms(r));
+    if account.newest_first {
+        listed.reverse();
+    }
     let total = listed.len();
     let page: Vec<Value> = listed.into_iter().skip(offset).take(limit).cloned().collect();
     let has_more = offset + page.len() < total;
@@ -161,6 +169,13 @@ async fn messages(
     for change in due {
         change(&mut account.records);
     }
+    let trouble: Vec<Trouble> = account
+        .trouble_after
+        .iter()
+        .filter(|(n, _)| *n == answered)
+        .map(|(_, trouble)| *trouble)
+        .collect();
+    account.trouble.extend(trouble);
     Json(json!({
         "status": "OK",
         "data": page,

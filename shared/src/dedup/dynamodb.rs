@@ -8,14 +8,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
 use aws_sdk_dynamodb::Client;
 use sendblue_events::{Origin, WebhookType};
 
 use super::{
-    watermark_pk, AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending, PendingEntry,
-    PendingEvent, PendingPage, StoreError, StoredEvent, WatermarkStore,
+    lease_pk, watermark_pk, AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending,
+    PendingEntry, PendingEvent, PendingPage, StoreError, StoredEvent, WatermarkStore,
 };
 
 /// Attribute names. `pk` (S) is the table's partition key and `expires_at` (epoch seconds) its
@@ -34,8 +34,14 @@ pub const REQUEST_ID: &str = "request_id";
 pub const ORIGIN: &str = "origin";
 pub const PENDING_TYPE: &str = "pending_type";
 pub const EXPIRES_AT: &str = "expires_at";
-/// The watermark item's one attribute (epoch milliseconds); see `WatermarkStore`.
+/// The watermark item's attributes (see `WatermarkStore`): the watermark (epoch
+/// milliseconds), and the record the walk last failed on with the runs in a row it failed.
 pub const WATERMARK_MS: &str = "watermark_ms";
+pub const FAILED_RECORD: &str = "failed_record";
+pub const FAILED_RUNS: &str = "failed_runs";
+/// A lease item's attributes.
+pub const LEASE_OWNER: &str = "lease_owner";
+pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
 /// The sparse index of pending items, by webhook type, oldest first.
 pub const PENDING_INDEX: &str = "pending";
 
@@ -48,10 +54,16 @@ const MARK: &str = "SET #status = :forwarded, #expires_at = :expires_at_s \
 const STILL_PENDING: &str = "#status = :pending AND #write_id = :write_id";
 const PENDING_BEFORE: &str = "#pending_type = :webhook_type AND #received_at_ms < :before_ms";
 const ADVANCE: &str = "SET #watermark_ms = :to_ms";
-const BEHIND: &str = "attribute_not_exists(#pk) OR #watermark_ms < :to_ms";
+const BEHIND: &str = "attribute_not_exists(#watermark_ms) OR #watermark_ms < :to_ms";
+const FAILED_AGAIN: &str = "SET #failed_runs = #failed_runs + :one";
+const SAME_RECORD: &str = "#failed_record = :record";
+const FAILED_FIRST: &str = "SET #failed_record = :record, #failed_runs = :one";
+const LEASE_FREE: &str =
+    "attribute_not_exists(#pk) OR #lease_until_ms < :now_ms OR #lease_owner = :owner";
+const LEASE_HELD_BY: &str = "#lease_owner = :owner";
 
 /// The alias of each attribute in the expressions above.
-const ALIASES: [(&str, &str); 8] = [
+const ALIASES: [(&str, &str); 12] = [
     ("#pk", PK),
     ("#status", STATUS),
     ("#write_id", WRITE_ID),
@@ -60,6 +72,10 @@ const ALIASES: [(&str, &str); 8] = [
     ("#pending_type", PENDING_TYPE),
     ("#expires_at", EXPIRES_AT),
     ("#watermark_ms", WATERMARK_MS),
+    ("#failed_record", FAILED_RECORD),
+    ("#failed_runs", FAILED_RUNS),
+    ("#lease_owner", LEASE_OWNER),
+    ("#lease_until_ms", LEASE_UNTIL_MS),
 ];
 
 /// The aliases `expressions` use, for `expression_attribute_names` (DynamoDB refuses unused ones).
@@ -127,6 +143,9 @@ impl DynamoDbStore {
                     Some(item) => parse_stored(&item).map(|stored| Some(Some(stored))),
                     None => self.lookup(pk).await.map(Some),
                 },
+                other if other.code() == Some("ValidationException") => {
+                    Err(StoreError::Refused(DisplayErrorContext(other).to_string()))
+                }
                 other => Err(unavailable(other)),
             },
             Err(other) => Err(unavailable(other)),
@@ -320,6 +339,88 @@ impl WatermarkStore for DynamoDbStore {
         match result {
             Ok(_) => Ok(()),
             // Already at or past `to_ms`: another run got further.
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn note_failure(&self, name: &str, record_id: &str) -> Result<u32, StoreError> {
+        let again = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .key(PK, s(&watermark_pk(name)))
+            .update_expression(FAILED_AGAIN)
+            .condition_expression(SAME_RECORD)
+            .set_expression_attribute_names(aliases_in(&[FAILED_AGAIN, SAME_RECORD]))
+            .expression_attribute_values(":record", s(record_id))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match again {
+            Ok(output) => {
+                let runs = output.attributes.as_ref().map(|item| number(item, FAILED_RUNS));
+                return runs.unwrap_or(Ok(1)).map(|runs| runs as u32);
+            }
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {}
+            Err(err) => return Err(unavailable(err)),
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .key(PK, s(&watermark_pk(name)))
+            .update_expression(FAILED_FIRST)
+            .set_expression_attribute_names(aliases_in(&[FAILED_FIRST]))
+            .expression_attribute_values(":record", s(record_id))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(1)
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table_name)
+            .item(PK, s(&lease_pk(name)))
+            .item(LEASE_OWNER, s(owner))
+            .item(LEASE_UNTIL_MS, n(until_ms))
+            .condition_expression(LEASE_FREE)
+            .set_expression_attribute_names(aliases_in(&[LEASE_FREE]))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .key(PK, s(&lease_pk(name)))
+            .condition_expression(LEASE_HELD_BY)
+            .set_expression_attribute_names(aliases_in(&[LEASE_HELD_BY]))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Taken over after it ended: nothing of ours to give back.
             Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(err) => Err(unavailable(err)),
         }

@@ -22,6 +22,10 @@ struct Item {
 pub struct MemoryStore {
     items: Mutex<HashMap<String, Item>>,
     watermarks: Mutex<HashMap<String, u64>>,
+    /// Per walk: the record it last failed on, and in how many runs in a row.
+    failures: Mutex<HashMap<String, (String, u32)>>,
+    /// Per lease: its holder and until when.
+    leases: Mutex<HashMap<String, (String, u64)>>,
 }
 
 impl MemoryStore {
@@ -140,6 +144,43 @@ impl WatermarkStore for MemoryStore {
         let mut watermarks = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
         let watermark = watermarks.entry(name.to_owned()).or_insert(to_ms);
         *watermark = (*watermark).max(to_ms);
+        Ok(())
+    }
+
+    async fn note_failure(&self, name: &str, record_id: &str) -> Result<u32, StoreError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failure = failures.entry(name.to_owned()).or_insert_with(|| (record_id.to_owned(), 0));
+        if failure.0 != record_id {
+            *failure = (record_id.to_owned(), 0);
+        }
+        failure.1 += 1;
+        Ok(failure.1)
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        match leases.get(name) {
+            Some((holder, held_until_ms)) if holder != owner && *held_until_ms >= now_ms => {
+                Ok(false)
+            }
+            _ => {
+                leases.insert(name.to_owned(), (owner.to_owned(), until_ms));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if leases.get(name).is_some_and(|(holder, _)| holder == owner) {
+            leases.remove(name);
+        }
         Ok(())
     }
 }

@@ -171,12 +171,19 @@ pub enum StoreError {
     /// An item that this code did not write, or that was altered by hand.
     #[error("malformed dedup item: {0}")]
     Malformed(String),
+    /// The store refused this item itself (DynamoDB's `ValidationException`: too large, say):
+    /// trying it again changes nothing, unlike `Unavailable`.
+    #[error("the store refused the item: {0}")]
+    Refused(String),
 }
 
-/// Reconciliation's progress through Sendblue's messages API: a time that only moves forward.
-/// It lives in the dedup table as an item of its own, under a partition key no webhook can have
-/// (`reconcile#<name>`: `reconcile` is no webhook type), and carries no `expires_at`, so the
-/// table's TTL never deletes it.
+/// Reconciliation's state between runs, kept in the dedup table under partition keys no
+/// webhook can have (`reconcile#<name>`: `reconcile` is no webhook type), with no `expires_at`,
+/// so the table's TTL never deletes them:
+/// - a walk's **watermark**: a time that only moves forward;
+/// - the record a walk last **failed on**, and in how many runs in a row, so that a record that
+///   fails every time is set aside instead of holding the watermark back for good;
+/// - a **lease**, so that a CLI backfill and a scheduled run never walk the API at once.
 pub trait WatermarkStore: Send + Sync {
     /// The watermark, in milliseconds since the epoch, if one was ever saved.
     fn watermark(&self, name: &str)
@@ -189,6 +196,31 @@ pub trait WatermarkStore: Send + Sync {
         name: &str,
         to_ms: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes that the walk `name` failed on `record_id`; how many times in a row it has now
+    /// failed on that record (1 when it last failed on another, or never).
+    fn note_failure(
+        &self,
+        name: &str,
+        record_id: &str,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Takes (or, for the same `owner`, extends) the lease `name` until `until_ms`, if it is
+    /// free or its holder's lease ended before `now_ms`; whether it is now `owner`'s.
+    fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        until_ms: u64,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the lease back, if `owner` still holds it.
+    fn release_lease(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The partition key of an event's item: `<webhook_type>#<dedup key>`.
@@ -199,6 +231,11 @@ pub fn event_pk(webhook_type: WebhookType, key: &DedupKey) -> String {
 /// The partition key of a watermark item.
 pub fn watermark_pk(name: &str) -> String {
     format!("reconcile#{name}")
+}
+
+/// The partition key of a lease item.
+pub fn lease_pk(name: &str) -> String {
+    format!("reconcile#lease#{name}")
 }
 
 /// Where events are accepted and settled. Implemented for DynamoDB and in memory; both pass

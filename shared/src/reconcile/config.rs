@@ -10,12 +10,19 @@ pub const SENDBLUE_API_SECRET_KEY: &str = "SENDBLUE_API_SECRET_KEY";
 pub const RECONCILE_LOOKBACK_SECONDS: &str = "RECONCILE_LOOKBACK_SECONDS";
 pub const RECONCILE_OVERLAP_SECONDS: &str = "RECONCILE_OVERLAP_SECONDS";
 pub const RECONCILE_PAGE_LIMIT: &str = "RECONCILE_PAGE_LIMIT";
+pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
+pub const RECONCILE_API_SHARE_PERCENT: &str = "RECONCILE_API_SHARE_PERCENT";
 
 pub const DEFAULT_API_BASE: &str = "https://api.sendblue.co";
 pub const DEFAULT_LOOKBACK_SECONDS: u64 = 3600;
 pub const DEFAULT_OVERLAP_SECONDS: u64 = 120;
 /// The API reference allows up to 1,000 per page, another page of its docs 100: the smaller.
 pub const DEFAULT_PAGE_LIMIT: usize = 100;
+/// Sendblue retries a failed delivery within about a minute: records younger than this are
+/// still their webhooks' to bring.
+pub const DEFAULT_SETTLE_SECONDS: u64 = 120;
+/// The rate limit is shared with the team's own sends: a walk takes at most half of it.
+pub const DEFAULT_API_SHARE_PERCENT: u64 = 50;
 
 /// Where the API keys come from.
 #[derive(Debug, Clone)]
@@ -36,6 +43,8 @@ pub struct ReconcileConfig {
     pub lookback_seconds: u64,
     pub overlap_seconds: u64,
     pub page_limit: usize,
+    pub settle_seconds: u64,
+    pub api_share_percent: u64,
 }
 
 impl ReconcileConfig {
@@ -80,6 +89,18 @@ impl ReconcileConfig {
             overlap_seconds,
             page_limit: vars.number(RECONCILE_PAGE_LIMIT, DEFAULT_PAGE_LIMIT as u64, 1, 1000)?
                 as usize,
+            settle_seconds: vars.number(
+                RECONCILE_SETTLE_SECONDS,
+                DEFAULT_SETTLE_SECONDS,
+                0,
+                3600,
+            )?,
+            api_share_percent: vars.number(
+                RECONCILE_API_SHARE_PERCENT,
+                DEFAULT_API_SHARE_PERCENT,
+                1,
+                100,
+            )?,
         })
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::config::{Credentials, ReconcileConfig};
 use super::messages_api::{ApiCredentials, HttpMessagesApi};
-use super::{ReconcileError, Reconciler, Summary, Walk};
+use super::{Failed, Reconciler, Summary, Walk};
 use crate::dedup::DynamoDbStore;
 use crate::time::{now_ms, parse_iso_ms};
 
@@ -28,7 +28,7 @@ pub async fn run() -> Result<(), Error> {
         Credentials::Environment(credentials) => credentials.clone(),
         Credentials::Secret(secret_id) => read_secret(&aws, secret_id).await?,
     };
-    let api = HttpMessagesApi::new(&config.api_base, credentials)?;
+    let api = HttpMessagesApi::new(&config.api_base, credentials, config.api_share_percent)?;
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let reconciler = Reconciler {
         store: &store,
@@ -41,15 +41,19 @@ pub async fn run() -> Result<(), Error> {
         let deadline_ms = event.context.deadline;
         let stop_at = crate::time::stop_before(deadline_ms, STOP_BEFORE_DEADLINE);
         let result = reconciler.run(stop_at).await;
-        emit_metrics(namespace, result.as_ref());
+        println!("{}", metrics_line(namespace, &result));
         match result {
             Ok(summary) => {
                 tracing::info!(summary = %json!(summary), "reconciled");
                 Ok::<_, Error>(json!(summary))
             }
-            Err(error) => {
-                tracing::error!(%error, "reconciliation failed; the watermark is unchanged");
-                Err(error.into())
+            Err(failed) => {
+                tracing::error!(
+                    error = %failed.error,
+                    summary = %json!(failed.summary),
+                    "reconciliation failed; what it settled before is saved in the watermark"
+                );
+                Err(failed.into())
             }
         }
     }))
@@ -86,18 +90,20 @@ fn uncovered_seconds(summary: &Summary) -> u64 {
     from.zip(to).map_or(0, |(from, to)| to.saturating_sub(from) / 1000)
 }
 
-/// One EMF line per run: `Recovered` (events the webhooks did not bring: more than none means
-/// deliveries are going missing), `ApiErrors`, `Records`, and `LagSeconds` (now minus the
-/// watermark: how far behind reconciliation is), `UncoveredSeconds` (a span before the dedup
-/// window that the walk left unread).
-fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
-    let (recovered, records, api_errors) = match result {
-        Ok(summary) => (summary.recovered, summary.records, 0),
-        Err(ReconcileError::Api(_)) => (0, 0, 1),
-        Err(_) => (0, 0, 0),
+/// One EMF line for every run, failed ones too: `Runs` (1), `RunFailures` (1 when it failed,
+/// with `Reason` api, store or order), `ApiErrors` and `OrderErrors` (the reasons the alarms
+/// single out), `Skipped` (another walk held the lease), `Recovered` (events the webhooks did
+/// not bring: more than none means deliveries are going missing), `Records`, `SetAside`
+/// (records passed over after failing in several runs), `UncoveredSeconds` (a span before the
+/// dedup window the walk left unread) and `LagSeconds`: now minus the watermark, which a
+/// complete walk moves to the time it covered, so a quiet account is not "late". It is left
+/// out only when the watermark cannot be read, and its alarm treats that as breaching.
+fn metrics_line(namespace: &str, result: &Result<Summary, Failed>) -> String {
+    let (summary, error) = match result {
+        Ok(summary) => (summary, None),
+        Err(failed) => (&failed.summary, Some(&failed.error)),
     };
-    let watermark_ms =
-        result.ok().and_then(|s| s.watermark_after.as_deref()).and_then(parse_iso_ms);
+    let failed = |reason: &str| usize::from(error.is_some_and(|e| e.reason() == reason));
     let mut line = json!({
         "_aws": {
             "Timestamp": now_ms(),
@@ -105,22 +111,86 @@ fn emit_metrics(namespace: &str, result: Result<&Summary, &ReconcileError>) {
                 "Namespace": namespace,
                 "Dimensions": [["Function"]],
                 "Metrics": [
+                    {"Name": "Runs", "Unit": "Count"},
+                    {"Name": "RunFailures", "Unit": "Count"},
+                    {"Name": "ApiErrors", "Unit": "Count"},
+                    {"Name": "OrderErrors", "Unit": "Count"},
+                    {"Name": "Skipped", "Unit": "Count"},
                     {"Name": "Recovered", "Unit": "Count"},
                     {"Name": "Records", "Unit": "Count"},
-                    {"Name": "ApiErrors", "Unit": "Count"},
+                    {"Name": "SetAside", "Unit": "Count"},
                     {"Name": "UncoveredSeconds", "Unit": "Seconds"},
                     {"Name": "LagSeconds", "Unit": "Seconds"}
                 ]
             }]
         },
         "Function": "reconcile",
-        "Recovered": recovered,
-        "Records": records,
-        "ApiErrors": api_errors,
-        "UncoveredSeconds": result.ok().map_or(0, uncovered_seconds),
+        "Result": match (error, summary.skipped) {
+            (Some(_), _) => "failed",
+            (None, true) => "skipped",
+            (None, false) => "succeeded",
+        },
+        "Runs": 1,
+        "RunFailures": usize::from(error.is_some()),
+        "ApiErrors": failed("api"),
+        "OrderErrors": failed("order"),
+        "Skipped": usize::from(summary.skipped),
+        "Recovered": summary.recovered,
+        "Records": summary.records,
+        "SetAside": summary.set_aside,
+        "UncoveredSeconds": uncovered_seconds(summary),
     });
+    if let Some(error) = error {
+        line["Reason"] = json!(error.reason());
+    }
+    let watermark_ms = summary.watermark_after.as_deref().and_then(parse_iso_ms);
     if let Some(watermark_ms) = watermark_ms {
         line["LagSeconds"] = json!(now_ms().saturating_sub(watermark_ms) / 1000);
     }
-    println!("{line}");
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::messages_api::ApiError;
+    use crate::reconcile::ReconcileError;
+    use serde_json::Value;
+
+    fn line(result: &Result<Summary, Failed>) -> Value {
+        serde_json::from_str(&metrics_line("Ns", result)).unwrap()
+    }
+
+    #[test]
+    fn every_run_reports_failed_ones_too_and_every_metric_named_is_in_the_line() {
+        let watermark = Some(crate::time::iso_ms(now_ms() - 300_000));
+        let ok =
+            Ok(Summary { recovered: 2, watermark_after: watermark.clone(), ..Summary::default() });
+        let failed = Err(Failed {
+            summary: Summary { watermark_after: watermark, ..Summary::default() },
+            error: ApiError::Status { status: 500 }.into(),
+        });
+        let blind = Err(Failed {
+            summary: Summary::default(),
+            error: ReconcileError::OrderNotKept("x".into()),
+        });
+        for (result, outcome) in [(&ok, "succeeded"), (&failed, "failed"), (&blind, "failed")] {
+            let doc = line(result);
+            assert_eq!((doc["Runs"].as_u64(), doc["Result"].as_str()), (Some(1), Some(outcome)));
+            for metric in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                let present = doc[name].is_number();
+                // Lag is left out only when no watermark could be read.
+                assert!(present || (name == "LagSeconds" && outcome == "failed"), "{name}");
+            }
+        }
+        assert_eq!(line(&failed)["LagSeconds"].as_u64().map(|s| s >= 300), Some(true));
+        assert_eq!(
+            (line(&failed)["ApiErrors"].as_u64(), line(&failed)["RunFailures"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(line(&blind)["OrderErrors"], 1);
+        assert_eq!(line(&blind)["Reason"], "order");
+        assert_eq!(line(&ok)["RunFailures"], 0);
+    }
 }

@@ -10,9 +10,14 @@ use tokio::time::Instant;
 
 use crate::time::iso_ms;
 
-/// The API answers 429 beyond 100 requests per 10 seconds per account: one request every
-/// 100 ms at most keeps a run (and a CLI backfill beside it, barely) under that.
-pub const MIN_REQUEST_INTERVAL: Duration = Duration::from_millis(100);
+/// The API answers 429 beyond 100 requests per 10 seconds per account, a limit the team's own
+/// sends share: a walk takes at most `share_percent` of it (`request_interval`).
+pub const REQUESTS_PER_10_S: u64 = 100;
+
+/// The pause between two requests that keeps a walk at `share_percent` of the rate limit.
+pub fn request_interval(share_percent: u64) -> Duration {
+    Duration::from_millis(10_000 / (REQUESTS_PER_10_S * share_percent.clamp(1, 100) / 100).max(1))
+}
 
 /// How long a run waits on a 429 without a `Retry-After`, and how often it tries a page.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -74,6 +79,8 @@ pub struct PageQuery {
     pub updated_until_ms: Option<u64>,
     pub limit: usize,
     pub offset: usize,
+    /// The walk's deadline: a `Retry-After` that would wait past it is not waited out.
+    pub give_up_at: Instant,
 }
 
 /// One page's answer: each record's raw JSON, as the API wrote it.
@@ -96,7 +103,7 @@ pub struct Pagination {
 pub enum ApiError {
     #[error("messages API answered {status}")]
     Status { status: u16 },
-    #[error("messages API still rate limited after {ATTEMPTS_PER_PAGE} attempts")]
+    #[error("messages API still rate limited after {ATTEMPTS_PER_PAGE} attempts, or past the run's deadline")]
     RateLimited,
     #[error("messages API unreachable: {0}")]
     Network(String),
@@ -118,11 +125,17 @@ pub struct HttpMessagesApi {
     http: reqwest::Client,
     messages_url: String,
     credentials: ApiCredentials,
+    request_interval: Duration,
     last_request: Mutex<Option<Instant>>,
 }
 
 impl HttpMessagesApi {
-    pub fn new(api_base: &str, credentials: ApiCredentials) -> Result<Self, ApiError> {
+    /// `share_percent`: the share of the account's rate limit this walk may use.
+    pub fn new(
+        api_base: &str,
+        credentials: ApiCredentials,
+        share_percent: u64,
+    ) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             // The API keys travel in headers: never follow a redirect to another host.
@@ -130,14 +143,20 @@ impl HttpMessagesApi {
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
         let messages_url = format!("{}/api/v2/messages", api_base.trim_end_matches('/'));
-        Ok(Self { http, messages_url, credentials, last_request: Mutex::new(None) })
+        Ok(Self {
+            http,
+            messages_url,
+            credentials,
+            request_interval: request_interval(share_percent),
+            last_request: Mutex::new(None),
+        })
     }
 
     /// Waits until the next request keeps the pace.
     async fn pace(&self) {
         let mut last = self.last_request.lock().await;
         if let Some(last) = *last {
-            tokio::time::sleep_until(last + MIN_REQUEST_INTERVAL).await;
+            tokio::time::sleep_until(last + self.request_interval).await;
         }
         *last = Some(Instant::now());
     }
@@ -173,6 +192,11 @@ impl MessagesApi for HttpMessagesApi {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+                // Obeyed, but never past the deadline: a run that waited there could not
+                // save what it had settled.
+                if Instant::now() + wait >= query.give_up_at {
+                    return Err(ApiError::RateLimited);
+                }
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -188,7 +212,15 @@ impl MessagesApi for HttpMessagesApi {
 
 #[cfg(test)]
 mod tests {
-    use super::checked_api_base;
+    use super::*;
+
+    #[test]
+    fn the_pace_is_the_share_of_the_rate_limit() {
+        assert_eq!(request_interval(50), Duration::from_millis(200));
+        assert_eq!(request_interval(100), Duration::from_millis(100));
+        assert_eq!(request_interval(10), Duration::from_secs(1));
+        assert_eq!(request_interval(0), Duration::from_secs(10), "at least one request");
+    }
 
     #[test]
     fn an_api_base_is_https_or_http_to_a_loopback_ip_and_nothing_that_only_looks_like_one() {

@@ -6,11 +6,18 @@
 //! keyed as that path keys it: whatever one path accepted is a duplicate to the other, and the
 //! `forward` function puts what it accepted on the bus. Reconciliation itself calls no bus.
 //!
+//! How a walk keeps faith (docs/architecture.md, "Reconciliation"): it leaves the newest
+//! minutes to the webhooks (`settle_ms`), saves its progress page by page, checks that the API
+//! kept its order, pages by time so ties and moving records are never skipped (`cursor`),
+//! sets a record aside after it failed in several runs in a row, and holds a lease so that two
+//! walks never share the API's rate limit at once.
+//!
 //! Limits: only a message's *current* status is listed, so outbound statuses it went through
 //! unseen (QUEUED, SENT before DELIVERED) cannot be recovered; typing indicators, call logs,
 //! line events and new contacts have no listing by time here.
 
 pub mod config;
+mod cursor;
 mod function;
 pub mod messages_api;
 
@@ -24,11 +31,18 @@ use tokio::time::Instant;
 use crate::dedup::{event_pk, AcceptOutcome, DedupStore, NewEvent, StoreError, WatermarkStore};
 use crate::dedup_key;
 use crate::time::{iso_ms, now_ms, parse_iso_ms};
+use cursor::Cursor;
 pub use function::run;
 use messages_api::{ApiError, MessagesApi, PageQuery};
 
 /// The watermark item's name (`reconcile#messages` in the table).
 pub const WATERMARK: &str = "messages";
+/// The lease every walk of the API takes (`reconcile#lease#walk`).
+pub const LEASE: &str = "walk";
+/// A walk holds its lease this long past each page; a walk that died frees it this late.
+pub const LEASE_MS: u64 = 2 * 60_000;
+/// A record that failed in this many runs in a row is set aside: logged, counted, alarmed.
+pub const SET_ASIDE_AFTER_RUNS: u32 = 3;
 
 /// How a run walks the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +57,12 @@ pub struct Walk {
     /// Start here instead of at the watermark (a CLI backfill's `--since`); such a walk leaves
     /// the watermark as it is.
     pub since_ms: Option<u64>,
-    /// Count what would be recovered, and write nothing: no event, no watermark.
+    /// Count what would be recovered, and write nothing: no event, no watermark, no lease.
     pub dry_run: bool,
+    /// Records updated less than this long ago are left to their webhooks: read now, a record
+    /// would win the race with its own delivery, and every such "recovery" would be noise in
+    /// the alarm that exists to report real loss.
+    pub settle_ms: u64,
 }
 
 impl Walk {
@@ -57,6 +75,7 @@ impl Walk {
             until_ms: None,
             since_ms: None,
             dry_run: false,
+            settle_ms: config.settle_seconds * 1000,
         }
     }
 
@@ -69,6 +88,7 @@ impl Walk {
             until_ms,
             since_ms: Some(since_ms),
             dry_run,
+            settle_ms: config::DEFAULT_SETTLE_SECONDS * 1000,
         }
     }
 }
@@ -85,12 +105,24 @@ pub struct Summary {
     pub duplicates: usize,
     /// Records that are no message (no `message_handle`): skipped, logged.
     pub unusable: usize,
+    /// Records that failed in `SET_ASIDE_AFTER_RUNS` runs in a row and were passed over.
+    #[serde(default)]
+    pub set_aside: usize,
     /// Recovered (or, dry, to recover) by webhook type.
     pub by_type: BTreeMap<String, usize>,
     pub watermark_before: Option<String>,
     pub watermark_after: Option<String>,
-    /// The run ran out of time; the next run goes on from the watermark.
+    /// Every record updated up to this time has been read: the walk's end when it completed,
+    /// else the last record it settled. Lag is measured from here, so a quiet account is not
+    /// "late".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_to: Option<String>,
+    /// The run stopped before the end (its deadline, or a failure); the next goes on from the
+    /// watermark, which holds what this one settled.
     pub stopped_early: bool,
+    /// Another walk held the lease: this run walked nothing.
+    #[serde(default)]
+    pub skipped: bool,
     /// Where the walk would have started, when that lay before the dedup window: it started at
     /// the window's edge instead, and what was updated in `uncovered_from..uncovered_to` was
     /// not read. Past the window the dedup items have expired, so recovering those records
@@ -107,7 +139,38 @@ pub enum ReconcileError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The API did not keep the order asked for (a record updated before one read ahead of
+    /// it, or before the time asked from): the walk stopped there, and its watermark did not
+    /// move past what was read in order.
+    #[error("the messages API did not keep its order: {0}")]
+    OrderNotKept(String),
 }
+
+impl ReconcileError {
+    /// The reason a failed run reports, one word.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Api(_) => "api",
+            ReconcileError::Store(_) => "store",
+            ReconcileError::OrderNotKept(_) => "order",
+        }
+    }
+}
+
+/// A run that failed after settling some of the walk: what it did, and why it stopped.
+#[derive(Debug)]
+pub struct Failed {
+    pub summary: Summary,
+    pub error: ReconcileError,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {}
 
 /// The fields of a record that route it and place it in time.
 #[derive(Deserialize)]
@@ -123,27 +186,16 @@ enum Settled {
     Unusable,
 }
 
-/// The walk's position: records updated at `since_ms`, of which the first `seen_at_since` were
-/// read already. Paging by time (not by a growing offset) means a record updated during a run,
-/// which moves to the end of the list, is read again later rather than letting the others
-/// shift past an offset unread.
-#[derive(Debug, Clone, Copy)]
-struct Cursor {
-    since_ms: u64,
-    seen_at_since: usize,
+/// How a walk ended without failing.
+enum End {
+    /// Every record up to the walk's end was read.
+    Complete,
+    /// The deadline came first.
+    OutOfTime,
 }
 
-impl Cursor {
-    fn passed(&mut self, updated_ms: u64) {
-        match updated_ms.cmp(&self.since_ms) {
-            std::cmp::Ordering::Equal => self.seen_at_since += 1,
-            std::cmp::Ordering::Greater => {
-                *self = Cursor { since_ms: updated_ms, seen_at_since: 1 }
-            }
-            std::cmp::Ordering::Less => {}
-        }
-    }
-}
+/// A record updated after the walk's end: the walk is complete.
+struct PastEnd;
 
 /// One reconciliation run's parts.
 #[derive(Debug)]
@@ -155,16 +207,54 @@ pub struct Reconciler<'a, S, A> {
     pub dedup_ttl_seconds: u64,
 }
 
+/// A walk in progress: what it has done so far.
+struct Progress {
+    summary: Summary,
+    cursor: Cursor,
+    /// The update time of the last record settled, in the API's order.
+    last_ms: u64,
+    settled_to_ms: Option<u64>,
+}
+
 impl<S, A> Reconciler<'_, S, A>
 where
     S: DedupStore + WatermarkStore,
     A: MessagesApi,
 {
-    /// Walks the API from the watermark until the records run out or `stop_at`, accepting what
-    /// was missed, and advances the watermark past the records settled.
-    pub async fn run(&self, stop_at: Instant) -> Result<Summary, ReconcileError> {
-        let store = self.store;
-        let before = store.watermark(WATERMARK).await?;
+    /// Walks the API from the watermark up to `now - settle` or `stop_at`, accepting what was
+    /// missed and saving the watermark as each page settles. A failure still saves what was
+    /// settled before it (`Failed::summary`).
+    pub async fn run(&self, stop_at: Instant) -> Result<Summary, Failed> {
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        if !self.walk.dry_run {
+            let leased = self.store.try_lease(LEASE, &owner, now_ms() + LEASE_MS, now_ms()).await;
+            match leased {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        "another reconciliation walk holds the lease: this run walks nothing"
+                    );
+                    return Ok(Summary { skipped: true, ..Summary::default() });
+                }
+                Err(error) => {
+                    return Err(Failed { summary: Summary::default(), error: error.into() })
+                }
+            }
+        }
+        let result = self.walk_from_watermark(stop_at, &owner).await;
+        if !self.walk.dry_run {
+            if let Err(error) = self.store.release_lease(LEASE, &owner).await {
+                tracing::warn!(%error, "releasing the walk's lease failed: it ends by itself");
+            }
+        }
+        result
+    }
+
+    async fn walk_from_watermark(&self, stop_at: Instant, owner: &str) -> Result<Summary, Failed> {
+        let before = match self.store.watermark(WATERMARK).await {
+            Ok(before) => before,
+            Err(error) => return Err(Failed { summary: Summary::default(), error: error.into() }),
+        };
         let wanted_start_ms = match (self.walk.since_ms, before) {
             (Some(since_ms), _) => since_ms,
             (None, Some(watermark_ms)) => watermark_ms.saturating_sub(self.walk.overlap_ms),
@@ -183,55 +273,172 @@ where
                  be recovered without forwarding duplicates"
             );
         }
-        let mut cursor = Cursor { since_ms: start_ms, seen_at_since: 0 };
-        // The latest update time of the records read: each one read is settled.
-        let mut settled_to_ms = None::<u64>;
+        let settled_before_ms = now_ms().saturating_sub(self.walk.settle_ms);
+        let end_ms = self.walk.until_ms.map_or(settled_before_ms, |u| u.min(settled_before_ms));
+        let mut progress = Progress {
+            summary,
+            cursor: Cursor::new(start_ms),
+            last_ms: start_ms,
+            settled_to_ms: None,
+        };
+        let walked = if start_ms > end_ms {
+            Ok(End::Complete)
+        } else {
+            self.walk_pages(&mut progress, end_ms, stop_at, owner).await
+        };
+        let covered_to_ms = match walked {
+            Ok(End::Complete) => Some(end_ms.max(start_ms)),
+            // Out of order, even the records read before the break may be the newest ones:
+            // the watermark keeps what earlier pages saved, and nothing of this one.
+            Err(ReconcileError::OrderNotKept(_)) => None,
+            _ => progress.settled_to_ms,
+        };
+        progress.summary.covered_to = covered_to_ms.map(iso_ms);
+        progress.summary.stopped_early = !matches!(walked, Ok(End::Complete));
+        let saved = self.save(covered_to_ms).await;
+        let mut summary = progress.summary;
+        summary.watermark_after = self.store.watermark(WATERMARK).await.ok().flatten().map(iso_ms);
+        match (walked, saved) {
+            (Ok(_), Ok(())) => Ok(summary),
+            (Err(error), saved) => {
+                if let Err(save_error) = saved {
+                    tracing::error!(error = %save_error, "saving the watermark failed too");
+                }
+                Err(Failed { summary, error })
+            }
+            (Ok(_), Err(error)) => Err(Failed { summary, error }),
+        }
+    }
+
+    /// Moves the watermark to `to_ms`, for a walk that starts from it (a backfill, with its
+    /// own start, leaves it alone: moving it past the backfill's window could skip what lies
+    /// between the watermark and the window's start).
+    async fn save(&self, to_ms: Option<u64>) -> Result<(), ReconcileError> {
+        match to_ms {
+            Some(to_ms) if self.walk.since_ms.is_none() && !self.walk.dry_run => {
+                Ok(self.store.advance_watermark(WATERMARK, to_ms).await?)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn walk_pages(
+        &self,
+        progress: &mut Progress,
+        end_ms: u64,
+        stop_at: Instant,
+        owner: &str,
+    ) -> Result<End, ReconcileError> {
         loop {
             if Instant::now() >= stop_at {
-                summary.stopped_early = true;
-                break;
+                return Ok(End::OutOfTime);
             }
             let query = PageQuery {
-                updated_since_ms: cursor.since_ms,
-                updated_until_ms: self.walk.until_ms,
+                updated_since_ms: progress.cursor.since_ms(),
+                updated_until_ms: Some(end_ms),
                 limit: self.walk.page_limit,
-                offset: cursor.seen_at_since,
+                offset: progress.cursor.offset(self.walk.page_limit),
+                give_up_at: stop_at,
             };
             let page = self.api.page(&query).await?;
-            summary.pages += 1;
+            progress.summary.pages += 1;
+            let settled_before = progress.summary.records;
             for record in &page.data {
-                summary.records += 1;
-                let head: Option<RecordHead> = serde_json::from_str(record.get()).ok();
-                let updated_ms =
-                    head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
-                match self.settle(record.get(), head.as_ref()).await? {
-                    Settled::Recovered(t) => {
-                        summary.recovered += 1;
-                        *summary.by_type.entry(t.sendblue_name().to_owned()).or_insert(0) += 1;
-                    }
-                    Settled::Duplicate => summary.duplicates += 1,
-                    Settled::Unusable => summary.unusable += 1,
+                if Instant::now() >= stop_at {
+                    return Ok(End::OutOfTime);
                 }
-                if let Some(updated_ms) = updated_ms {
-                    cursor.passed(updated_ms);
-                    settled_to_ms = Some(settled_to_ms.unwrap_or(0).max(updated_ms));
-                } else {
-                    cursor.seen_at_since += 1;
+                if self.settle_in_order(record.get(), progress, end_ms).await?.is_some() {
+                    // In order, everything up to the end was read (an API that ignored the
+                    // upper bound).
+                    self.save(progress.settled_to_ms).await?;
+                    return Ok(End::Complete);
                 }
             }
-            let short = page.data.len() < self.walk.page_limit;
-            if short || page.pagination.has_more == Some(false) {
-                break;
+            let full = page.data.len() >= self.walk.page_limit;
+            let more = page.pagination.has_more != Some(false) && full;
+            if more && progress.summary.records == settled_before {
+                return Err(ReconcileError::OrderNotKept(format!(
+                    "a full page from {} brought nothing new",
+                    iso_ms(progress.cursor.since_ms())
+                )));
+            }
+            // Progress is kept page by page: a run that fails or is ended later loses nothing
+            // settled here.
+            self.save(progress.settled_to_ms).await?;
+            if !self.walk.dry_run
+                && !self.store.try_lease(LEASE, owner, now_ms() + LEASE_MS, now_ms()).await?
+            {
+                tracing::warn!("the walk's lease was taken over: stopping");
+                return Ok(End::OutOfTime);
+            }
+            if !more {
+                return Ok(End::Complete);
             }
         }
-        // A backfill (its own `since`) leaves the watermark alone: moving it past its window
-        // could skip what lies between the watermark and the window's start.
-        let walks_from_watermark = self.walk.since_ms.is_none() && !self.walk.dry_run;
-        if let (Some(to_ms), true) = (settled_to_ms, walks_from_watermark) {
-            store.advance_watermark(WATERMARK, to_ms).await?;
+    }
+
+    /// Settles one record of a page, unless it was settled already at the cursor, after
+    /// checking that it keeps the API's order; `PastEnd` when it lies past the walk's end.
+    async fn settle_in_order(
+        &self,
+        record: &str,
+        progress: &mut Progress,
+        end_ms: u64,
+    ) -> Result<Option<PastEnd>, ReconcileError> {
+        let head: Option<RecordHead> = serde_json::from_str(record).ok();
+        let updated_ms =
+            head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
+        let identity = hex::encode(Sha256::digest(record.as_bytes()));
+        if let Some(updated_ms) = updated_ms {
+            if updated_ms < progress.last_ms {
+                tracing::error!(
+                    updated = %iso_ms(updated_ms),
+                    after = %iso_ms(progress.last_ms),
+                    "the messages API answered out of order: the walk stops without moving the \
+                     watermark past what was read in order"
+                );
+                return Err(ReconcileError::OrderNotKept(format!(
+                    "a record updated at {} came after one updated at {}",
+                    iso_ms(updated_ms),
+                    iso_ms(progress.last_ms)
+                )));
+            }
+            if updated_ms > end_ms {
+                return Ok(Some(PastEnd));
+            }
+            if progress.cursor.settled(updated_ms, &identity) {
+                return Ok(None);
+            }
         }
-        summary.watermark_after = store.watermark(WATERMARK).await?.map(iso_ms);
-        Ok(summary)
+        progress.summary.records += 1;
+        match self.settle(record, head.as_ref(), &identity).await {
+            Ok(Settled::Recovered(t)) => {
+                progress.summary.recovered += 1;
+                *progress.summary.by_type.entry(t.sendblue_name().to_owned()).or_insert(0) += 1;
+            }
+            Ok(Settled::Duplicate) => progress.summary.duplicates += 1,
+            Ok(Settled::Unusable) => progress.summary.unusable += 1,
+            Err(ReconcileError::Store(StoreError::Refused(reason))) => {
+                let runs = self.store.note_failure(WATERMARK, &identity).await?;
+                if runs < SET_ASIDE_AFTER_RUNS {
+                    return Err(StoreError::Refused(reason).into());
+                }
+                tracing::error!(
+                    record = %identity,
+                    runs,
+                    %reason,
+                    "a record refused in every run: set aside, the walk goes on past it"
+                );
+                progress.summary.set_aside += 1;
+            }
+            Err(error) => return Err(error),
+        }
+        if let Some(updated_ms) = updated_ms {
+            progress.cursor.passed(updated_ms, identity);
+            progress.last_ms = updated_ms;
+            progress.settled_to_ms = Some(updated_ms);
+        }
+        Ok(None)
     }
 
     /// Routes one record as the webhook path would, and accepts it (or, dry, looks it up).
@@ -239,6 +446,7 @@ where
         &self,
         record: &str,
         head: Option<&RecordHead>,
+        body_sha256_hex: &str,
     ) -> Result<Settled, ReconcileError> {
         let Some(head) = head else { return Ok(Settled::Unusable) };
         let webhook_type = if head.is_outbound == Some(true) {
@@ -246,8 +454,7 @@ where
         } else {
             WebhookType::Receive
         };
-        let body_sha256_hex = hex::encode(Sha256::digest(record.as_bytes()));
-        let Ok(key) = dedup_key::derive(webhook_type, record, &body_sha256_hex) else {
+        let Ok(key) = dedup_key::derive(webhook_type, record, body_sha256_hex) else {
             tracing::warn!(webhook_type = webhook_type.sendblue_name(), "record without its key");
             return Ok(Settled::Unusable);
         };
@@ -262,7 +469,7 @@ where
             webhook_type,
             key: &key,
             body: record,
-            body_sha256_hex: &body_sha256_hex,
+            body_sha256_hex,
             received_at_ms: now_ms,
             request_id: "",
             origin: Origin::Reconciliation,

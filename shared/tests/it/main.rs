@@ -9,6 +9,7 @@ mod hostile_input;
 mod layout;
 mod limits;
 mod reconcile;
+mod reconcile_walk;
 mod rig;
 mod round_trips;
 mod store_contract;

@@ -4,7 +4,7 @@
 use sendblue_testkit::Emulators;
 use sendblue_webhooks::dedup::{
     event_pk, AcceptOutcome, DedupStore, EventStatus, Marked, NewEvent, Pending, PendingEntry,
-    StoreError,
+    StoreError, WatermarkStore,
 };
 use sendblue_webhooks::dedup_key::DedupKey;
 use sendblue_webhooks::events::{Origin, WebhookType};
@@ -129,9 +129,40 @@ async fn contract(store: &impl DedupStore) {
     assert!(other.entries.iter().all(|e| !wanted.contains(&e.pk)), "by type");
 }
 
+/// Reconciliation's state: the watermark, the record a walk keeps failing on, the lease.
+async fn walk_state_contract(store: &impl WatermarkStore) {
+    let walk = uuid::Uuid::new_v4().simple().to_string();
+    // A failure noted before any watermark does not keep the first watermark from being saved.
+    assert_eq!(store.note_failure(&walk, "r1").await.unwrap(), 1);
+    assert_eq!(store.note_failure(&walk, "r1").await.unwrap(), 2, "the same record again");
+    assert_eq!(store.watermark(&walk).await.unwrap(), None);
+    store.advance_watermark(&walk, 1_000).await.unwrap();
+    assert_eq!(store.watermark(&walk).await.unwrap(), Some(1_000));
+    store.advance_watermark(&walk, 900).await.unwrap();
+    assert_eq!(store.watermark(&walk).await.unwrap(), Some(1_000), "never backwards");
+    assert_eq!(store.note_failure(&walk, "r1").await.unwrap(), 3, "kept beside the watermark");
+    assert_eq!(store.note_failure(&walk, "r2").await.unwrap(), 1, "another record: anew");
+    store.advance_watermark(&walk, 2_000).await.unwrap();
+    assert_eq!(store.watermark(&walk).await.unwrap(), Some(2_000));
+
+    let lease = uuid::Uuid::new_v4().simple().to_string();
+    assert!(store.try_lease(&lease, "a", T0_MS + 100, T0_MS).await.unwrap(), "free: taken");
+    assert!(!store.try_lease(&lease, "b", T0_MS + 200, T0_MS + 50).await.unwrap(), "held");
+    assert!(store.try_lease(&lease, "a", T0_MS + 300, T0_MS + 60).await.unwrap(), "renewed");
+    assert!(!store.try_lease(&lease, "b", T0_MS + 400, T0_MS + 200).await.unwrap(), "still held");
+    store.release_lease(&lease, "b").await.unwrap();
+    assert!(!store.try_lease(&lease, "b", T0_MS + 400, T0_MS + 200).await.unwrap(), "not b's");
+    assert!(store.try_lease(&lease, "b", T0_MS + 900, T0_MS + 301).await.unwrap(), "ended: b's");
+    store.release_lease(&lease, "a").await.unwrap();
+    assert!(!store.try_lease(&lease, "c", T0_MS + 990, T0_MS + 400).await.unwrap(), "a's gone");
+    store.release_lease(&lease, "b").await.unwrap();
+    assert!(store.try_lease(&lease, "c", T0_MS + 990, T0_MS + 400).await.unwrap(), "released");
+}
+
 #[tokio::test]
 async fn memory_store_keeps_the_contract() {
     contract(&sendblue_webhooks::dedup::MemoryStore::default()).await;
+    walk_state_contract(&sendblue_webhooks::dedup::MemoryStore::default()).await;
 }
 
 #[tokio::test]
@@ -140,6 +171,7 @@ async fn dynamodb_store_keeps_the_contract() {
     let aws = Emulators::connect().await;
     let table = aws.create_table().await;
     contract(&aws.store(&table)).await;
+    walk_state_contract(&aws.store(&table)).await;
 }
 
 #[tokio::test]
