@@ -299,12 +299,19 @@ class TemplateContract(unittest.TestCase):
         self.assertEqual(self.template["Parameters"]["ReconcileRateMinutes"]["Default"], 5)
         self.assertEqual(props["Role"], get_att("ReconcileRole", "Arn"))
         variables = props["Environment"]["Variables"]
-        self.assertEqual(set(variables), {"SENDBLUE_API_CREDENTIALS_SECRET", "RECONCILE_LOOKBACK_SECONDS"})
+        self.assertEqual(set(variables), {
+            "SENDBLUE_API_CREDENTIALS_SECRET", "RECONCILE_LOOKBACK_SECONDS", "RECONCILE_SETTLE_SECONDS",
+            "RECONCILE_API_SHARE_PERCENT"})
+        self.assertEqual(variables["RECONCILE_SETTLE_SECONDS"], ref("ReconcileSettleSeconds"))
+        self.assertEqual(variables["RECONCILE_API_SHARE_PERCENT"], ref("ReconcileApiSharePercent"))
+        self.assertEqual(self.template["Parameters"]["ReconcileSettleSeconds"]["Default"], 120)
+        self.assertEqual(self.template["Parameters"]["ReconcileApiSharePercent"]["Default"], 50)
         self.assertNotIn("SENDBLUE_WEBHOOK_SECRETS", variables, "it checks no webhook")
         statements = self.resources["ReconcileRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         by_sid = {s["Sid"]: s for s in statements}
         dynamodb = {a.removeprefix("dynamodb:") for a in by_sid["AcceptEvents"]["Action"]}
-        self.assertEqual(dynamodb, {"PutItem", "GetItem", "UpdateItem"}, "accepts and its watermark")
+        self.assertEqual(dynamodb, {"PutItem", "GetItem", "UpdateItem", "DeleteItem"},
+                         "accepts, its watermark, and its lease (given back with DeleteItem)")
         self.assertEqual(by_sid["ApiKeys"]["Action"], "secretsmanager:GetSecretValue")
         self.assertEqual(
             by_sid["ApiKeys"]["Resource"],
@@ -317,6 +324,30 @@ class TemplateContract(unittest.TestCase):
         # What a run re-reads must still be known: the window's floor covers the default look-back.
         window = self.template["Parameters"]["DedupTtlSeconds"]
         self.assertGreaterEqual(window["Default"], self.template["Parameters"]["ReconcileLookbackSeconds"]["Default"] + 120)
+
+    def test_reconcile_cannot_fail_silently(self):
+        """Every run reports; a run that cannot start, a run that reports nothing, failing runs
+        at any schedule, an API that breaks its order and a record set aside each raise an alarm."""
+        errors = self.resources["FunctionErrorsAlarm"]["Properties"]["Metrics"]
+        functions = [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in errors if "MetricStat" in m]
+        self.assertIn(ref("ReconcileFunction"), functions, "a reconcile that cannot start")
+        lag = self.resources["ReconcileLagAlarm"]["Properties"]
+        self.assertEqual(lag["TreatMissingData"], {"Fn::If": ["ReconcileScheduled", "breaching", "notBreaching"]},
+                         "no report while scheduled is the worst case")
+        self.assertEqual(self.template["Conditions"]["ReconcileScheduled"],
+                         {"Fn::Equals": [ref("ReconcileSchedule"), "ENABLED"]})
+        slowest_rate_s = self.template["Parameters"]["ReconcileRateMinutes"]["MaxValue"] * 60
+        for name in ["ReconcileLagAlarm", "ReconcileApiErrorsAlarm", "ReconcileFailedAlarm",
+                     "ReconcileOrderAlarm", "ReconcileSetAsideAlarm"]:
+            props = self.resources[name]["Properties"]
+            # Each period holds a run whatever the schedule, so the alarm can fire at any rate.
+            self.assertGreaterEqual(props["Period"], slowest_rate_s, name)
+            if name != "ReconcileLagAlarm":
+                self.assertEqual((props["Threshold"], props["ComparisonOperator"]),
+                                 (1, "GreaterThanOrEqualToThreshold"), name)
+        self.assertEqual(self.resources["ReconcileFailedAlarm"]["Properties"]["MetricName"], "RunFailures")
+        self.assertEqual(self.resources["ReconcileOrderAlarm"]["Properties"]["MetricName"], "OrderErrors")
+        self.assertEqual(self.resources["ReconcileSetAsideAlarm"]["Properties"]["MetricName"], "SetAside")
 
     def emitted(self, source="metrics.rs"):
         """What a function emits as EMF (the receivers' metrics.rs, or reconcile's): metric
@@ -352,7 +383,9 @@ class TemplateContract(unittest.TestCase):
         forward_names, forward_dimensions, _ = self.emitted("forward/metrics.rs")
         self.assertIn("OldestPendingAgeSeconds", forward_names)
         reconcile_names, reconcile_dimensions, _ = self.emitted("reconcile/function.rs")
-        self.assertEqual(reconcile_names, {"Recovered", "Records", "ApiErrors", "UncoveredSeconds", "LagSeconds"})
+        self.assertEqual(reconcile_names, {
+            "Runs", "RunFailures", "ApiErrors", "OrderErrors", "Skipped", "Recovered", "Records", "SetAside",
+            "UncoveredSeconds", "LagSeconds"})
         watched = self.our_metric_stats()
         self.assertGreaterEqual(len(watched), 9)
         for alarm, metric, dimensions in watched:
