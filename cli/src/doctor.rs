@@ -361,8 +361,8 @@ pub async fn alarms(aws: &SdkConfig, names: &[String]) -> Vec<Finding> {
 }
 
 /// Whether reconciliation runs: its schedule (when the stack's parameters were read), and its
-/// last run, as the metrics every run emits in `namespace` (`Records`, with `ApiErrors` 1 when
-/// the run failed on Sendblue's API).
+/// last run, as the metrics every run emits in `namespace` (`Records`, with `RunFailures` 1
+/// when the run failed, and `ApiErrors` 1 when it failed on Sendblue's API).
 pub async fn reconcile(
     aws: &SdkConfig,
     namespace: &str,
@@ -394,28 +394,44 @@ pub async fn reconcile(
                  stop every run"
             ),
         ),
-        Ok(Some((at_ms, true))) => Finding::problem(
+        Ok(Some((at_ms, Some(LastRunFailure::Api)))) => Finding::problem(
             "reconcile",
             format!("the last run, at {}, failed on Sendblue's messages API", iso_ms(at_ms)),
             format!("{logs}; check the account's API keys"),
         ),
-        Ok(Some((at_ms, false))) => {
+        Ok(Some((at_ms, Some(LastRunFailure::Other)))) => Finding::problem(
+            "reconcile",
+            format!("the last run, at {}, failed", iso_ms(at_ms)),
+            format!("{logs}: its error says whether the table or the API's order stopped it"),
+        ),
+        Ok(Some((at_ms, None))) => {
             Finding::ok("reconcile", format!("last run at {}", iso_ms(at_ms)))
         }
     }
 }
 
-/// The minute of the latest run within the window, and whether it failed on the API.
+/// Why the last run failed, as far as its metrics tell.
+enum LastRunFailure {
+    Api,
+    Other,
+}
+
+/// The minute of the latest run within the window, and why it failed, if it did.
 async fn last_run(
     aws: &SdkConfig,
     namespace: &str,
     window_minutes: u64,
-) -> Result<Option<(u64, bool)>, String> {
+) -> Result<Option<(u64, Option<LastRunFailure>)>, String> {
     let runs = per_minute(aws, namespace, "Records", window_minutes).await?;
     let Some(&(at_ms, _)) = runs.last() else { return Ok(None) };
-    let errors = per_minute(aws, namespace, "ApiErrors", window_minutes).await?;
-    let failed = errors.iter().any(|&(error_ms, sum)| error_ms == at_ms && sum > 0.0);
-    Ok(Some((at_ms, failed)))
+    let failed_in_that_minute = |points: &[(u64, f64)]| {
+        points.iter().any(|&(failed_ms, sum)| failed_ms == at_ms && sum > 0.0)
+    };
+    if failed_in_that_minute(&per_minute(aws, namespace, "ApiErrors", window_minutes).await?) {
+        return Ok(Some((at_ms, Some(LastRunFailure::Api))));
+    }
+    let failures = per_minute(aws, namespace, "RunFailures", window_minutes).await?;
+    Ok(Some((at_ms, failed_in_that_minute(&failures).then_some(LastRunFailure::Other))))
 }
 
 /// `(minute in epoch ms, sum)` of one of reconcile's metrics over the last minutes, oldest first.

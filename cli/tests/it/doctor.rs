@@ -247,6 +247,29 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
     let expected = format!("problem  reconcile: the last run, at {ran_at}, failed on Sendblue's");
     assert!(run.stdout.contains(&expected), "{}", run.stdout);
 
+    // A later run failed on something else (the table, or the API's order).
+    let later_ms = minute_ms + 60_000;
+    let later = |name: &str, value: f64| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .dimensions(Dimension::builder().name("Function").value("reconcile").build())
+            .timestamp(DateTime::from_millis(later_ms as i64))
+            .value(value)
+            .build()
+    };
+    cloudwatch
+        .put_metric_data()
+        .namespace(&namespace)
+        .metric_data(later("Records", 3.0))
+        .metric_data(later("RunFailures", 1.0))
+        .send()
+        .await
+        .unwrap();
+    let run = cli(&doctor, &env).await;
+    let later_at = sendblue_webhooks::time::iso_ms(later_ms);
+    let expected = format!("problem  reconcile: the last run, at {later_at}, failed; fix:");
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+
     // A stack whose schedule is off, and one of whose alarms is gone.
     let off = format!("{stack_name}-off");
     let template = json!({
