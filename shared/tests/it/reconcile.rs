@@ -306,10 +306,15 @@ async fn records_that_change_while_a_run_reads_are_neither_skipped_nor_forwarded
 async fn a_backlog_of_five_thousand_drains_across_runs_within_the_rate_limit() {
     let fake = FakeMessagesApi::start(messages("backlog", 5000, 55)).await;
     let (store, forwarder) = memory_forwarder();
-    let api = http_api(&fake);
+    // At the deployed pace: half the rate limit.
+    let share = sendblue_webhooks::reconcile::config::DEFAULT_API_SHARE_PERCENT;
+    let credentials =
+        ApiCredentials { key_id: API_KEY_ID.into(), secret_key: API_SECRET_KEY.into() };
+    let api = HttpMessagesApi::new(&fake.api_base(), credentials, share).unwrap();
     let walk = Walk { page_limit: 100, ..walk() };
+    let started = std::time::Instant::now();
     let mut runs = Vec::new();
-    for _ in 0..10 {
+    for _ in 0..12 {
         let summary = reconcile(&*store, &api, walk, Duration::from_secs(2)).await.unwrap();
         let done = !summary.stopped_early;
         runs.push(summary);
@@ -321,14 +326,17 @@ async fn a_backlog_of_five_thousand_drains_across_runs_within_the_rate_limit() {
     forwarder.sweep(0, Instant::now() + Duration::from_secs(60)).await.unwrap();
     let calls = fake.account().requests.len();
     let busiest = fake.busiest_ten_seconds();
+    let seconds = started.elapsed().as_secs_f64();
     println!(
-        "backlog: {} runs, {calls} API calls, forwarded {forwarded}, busiest 10 s: {busiest} calls",
-        runs.len()
+        "backlog: {} runs, {calls} API calls, forwarded {forwarded} in {seconds:.1} s \
+         ({:.0} records/s), busiest 10 s: {busiest} calls",
+        runs.len(),
+        forwarded as f64 / seconds
     );
     assert!(runs.len() > 1, "more than one run: {runs:?}");
     assert_eq!(forwarded, 5000);
     assert_eq!(forwarder.sink.details().len(), 5000, "none twice");
-    assert!(busiest <= 100, "{busiest} calls within 10 s");
+    assert!(busiest as u64 <= share, "{busiest} calls within 10 s");
 }
 
 /// A backfill that asks for more than the dedup window (here `--since 48h` with a 24 h window)
