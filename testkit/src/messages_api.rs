@@ -1,5 +1,6 @@
-//! A fake of Sendblue's messages API (`GET /api/v2/messages`) on loopback, for reconciliation's
-//! tests: the API-key headers, `updated_at_gte` / `updated_at_lte`, `order_by=updatedAt` ascending,
+//! A fake of Sendblue's list APIs on loopback, for reconciliation's tests. Contacts
+//! (`GET /api/v2/contacts`): `created_at_gte`, `order_by=created_at` ascending, `limit` up to
+//! 1,000 and `offset` up to 10,000, a bare JSON array. Messages (`GET /api/v2/messages`): the API-key headers, `updated_at_gte` / `updated_at_lte`, `order_by=updatedAt` ascending,
 //! `limit` and `offset`, `{"status","data","pagination":{"hasMore",...}}` answers, and scripted
 //! trouble: 429 with `Retry-After`, 500 (now or after a given page), records that change while
 //! a run reads, and an API that ignores the sort and answers newest first.
@@ -36,6 +37,8 @@ pub type Change = Box<dyn FnOnce(&mut Vec<Value>) + Send>;
 pub struct Account {
     /// Message records as the API lists them; `date_updated` orders them.
     pub records: Vec<Value>,
+    /// Contacts as the contacts API lists them; `created_at` orders them.
+    pub contacts: Vec<Value>,
     /// Answers that come before any page, in order.
     pub trouble: VecDeque<Trouble>,
     /// The API is down: every request answers 500 until this is false.
@@ -60,8 +63,10 @@ pub struct FakeMessagesApi {
 impl FakeMessagesApi {
     pub async fn start(records: Vec<Value>) -> Self {
         let account = Arc::new(Mutex::new(Account { records, ..Account::default() }));
-        let app =
-            Router::new().route("/api/v2/messages", get(messages)).with_state(Arc::clone(&account));
+        let app = Router::new()
+            .route("/api/v2/messages", get(messages))
+            .route("/api/v2/contacts", get(contacts))
+            .with_state(Arc::clone(&account));
         let address = crate::serve_on_loopback(app).await;
         Self { address, account }
     }
@@ -106,6 +111,16 @@ pub fn record(handle: &str, is_outbound: bool, status: &str, updated_ms: u64) ->
     })
 }
 
+/// A contact as the contacts API lists it, created at `created_ms`.
+pub fn contact(contact_id: &str, created_ms: u64) -> Value {
+    json!({
+        "contact_id": contact_id,
+        "phone": "+15552223333",
+        "first_name": "Ada",
+        "created_at": iso_ms(created_ms),
+    })
+}
+
 fn epoch_ms(record: &Value) -> u64 {
     record["date_updated"].as_str().and_then(parse_iso_ms).unwrap_or(0)
 }
@@ -114,33 +129,64 @@ fn parameter_ms(query: &std::collections::HashMap<String, String>, name: &str) -
     Some(parse_iso_ms(query.get(name)?).expect("ISO 8601 times"))
 }
 
+/// What every request meets before its list: the API keys, an outage, scripted trouble.
+fn gate(account: &mut Account, headers: &HeaderMap) -> Option<Response> {
+    account.requests.push(Instant::now());
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sb-api-key-id") != Some(API_KEY_ID)
+        || header("sb-api-secret-key") != Some(API_SECRET_KEY)
+    {
+        let refusal = json!({"status": "ERROR", "message": "Invalid API credentials"});
+        return Some((StatusCode::UNAUTHORIZED, Json(refusal)).into_response());
+    }
+    if account.down {
+        return Some(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    match account.trouble.pop_front() {
+        Some(Trouble::RateLimited(seconds)) => Some(
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", seconds.to_string())]).into_response(),
+        ),
+        Some(Trouble::Failing) => Some(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        None => None,
+    }
+}
+
+async fn contacts(
+    State(account): State<Arc<Mutex<Account>>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut account = account.lock().unwrap();
+    if let Some(refused) = gate(&mut account, &headers) {
+        return refused;
+    }
+    assert_eq!(query.get("order_by").map(String::as_str), Some("created_at"));
+    assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));
+    let since = parameter_ms(&query, "created_at_gte").unwrap_or(0);
+    let limit: usize = query.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if limit > 1000 || offset > 10_000 {
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "limit or offset too large"})))
+            .into_response();
+    }
+    let created = |c: &Value| c["created_at"].as_str().and_then(parse_iso_ms).unwrap_or(0);
+    let mut listed: Vec<&Value> = account.contacts.iter().filter(|c| created(c) >= since).collect();
+    listed.sort_by_key(|c| created(c));
+    if account.newest_first {
+        listed.reverse();
+    }
+    let page: Vec<Value> = listed.into_iter().skip(offset).take(limit).cloned().collect();
+    Json(page).into_response()
+}
+
 async fn messages(
     State(account): State<Arc<Mutex<Account>>>,
     headers: HeaderMap,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let mut account = account.lock().unwrap();
-    account.requests.push(Instant::now());
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if header("sb-api-key-id") != Some(API_KEY_ID)
-        || header("sb-api-secret-key") != Some(API_SECRET_KEY)
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"status": "ERROR", "message": "Invalid API credentials"})),
-        )
-            .into_response();
-    }
-    if account.down {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    match account.trouble.pop_front() {
-        Some(Trouble::RateLimited(seconds)) => {
-            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", seconds.to_string())])
-                .into_response()
-        }
-        Some(Trouble::Failing) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        None => {}
+    if let Some(refused) = gate(&mut account, &headers) {
+        return refused;
     }
     assert_eq!(query.get("order_by").map(String::as_str), Some("updatedAt"));
     assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));

@@ -8,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 use super::config::{Credentials, ReconcileConfig};
-use super::messages_api::{ApiCredentials, HttpMessagesApi};
+use super::messages_api::{ApiCredentials, HttpMessagesApi, Listing, MessagesApi};
 use super::{Failed, Reconciler, Summary, Walk};
 use crate::dedup::DynamoDbStore;
 use crate::time::{now_ms, parse_iso_ms};
@@ -28,33 +28,51 @@ pub async fn run() -> Result<(), Error> {
         Credentials::Environment(credentials) => credentials.clone(),
         Credentials::Secret(secret_id) => read_secret(&aws, secret_id).await?,
     };
-    let api = HttpMessagesApi::new(&config.api_base, credentials, config.api_share_percent)?;
+    let share = config.api_share_percent;
+    let lists = [Listing::Messages, Listing::Contacts]
+        .map(|listing| HttpMessagesApi::of(listing, &config.api_base, credentials.clone(), share));
+    let [messages, contacts] = lists;
+    let (messages, contacts) = (messages?, contacts?);
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
-    let reconciler = Reconciler {
+    let walk = Walk::from_watermark(&config);
+    let reconcilers = [&messages, &contacts].map(|api| Reconciler {
         store: &store,
-        api: &api,
-        walk: Walk::from_watermark(&config),
+        api,
+        walk,
         dedup_ttl_seconds: config.dedup_ttl_seconds,
-    };
-    let (reconciler, namespace) = (&reconciler, config.metrics_namespace.as_str());
+    });
+    let (reconcilers, namespace) = (&reconcilers, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline_ms = event.context.deadline;
         let stop_at = crate::time::stop_before(deadline_ms, STOP_BEFORE_DEADLINE);
-        let result = reconciler.run(stop_at).await;
-        println!("{}", metrics_line(namespace, &result));
-        match result {
-            Ok(summary) => {
-                tracing::info!(summary = %json!(summary), "reconciled");
-                Ok::<_, Error>(json!(summary))
+        // The lists one after the other, each with its own watermark; a failed one does not
+        // keep the other from its walk.
+        let mut answer = serde_json::Map::new();
+        let mut first_failure = None;
+        for reconciler in reconcilers {
+            let list = reconciler.api.listing().watermark();
+            let result = reconciler.run(stop_at).await;
+            println!("{}", metrics_line(namespace, list, &result));
+            match result {
+                Ok(summary) => {
+                    tracing::info!(list, summary = %json!(summary), "reconciled");
+                    answer.insert(list.to_owned(), json!(summary));
+                }
+                Err(failed) => {
+                    tracing::error!(
+                        list,
+                        error = %failed.error,
+                        summary = %json!(failed.summary),
+                        "reconciliation failed; what it settled before is saved in the watermark"
+                    );
+                    answer.insert(list.to_owned(), json!(failed.summary));
+                    first_failure.get_or_insert(failed);
+                }
             }
-            Err(failed) => {
-                tracing::error!(
-                    error = %failed.error,
-                    summary = %json!(failed.summary),
-                    "reconciliation failed; what it settled before is saved in the watermark"
-                );
-                Err(failed.into())
-            }
+        }
+        match first_failure {
+            None => Ok::<_, Error>(Value::Object(answer)),
+            Some(failed) => Err(failed.into()),
         }
     }))
     .await
@@ -90,7 +108,7 @@ fn uncovered_seconds(summary: &Summary) -> u64 {
     from.zip(to).map_or(0, |(from, to)| to.saturating_sub(from) / 1000)
 }
 
-/// One EMF line for every run, failed ones too: `Runs` (1), `RunFailures` (1 when it failed,
+/// One EMF line for every walk of every run (one per list, `List`), failed ones too: `Runs` (1), `RunFailures` (1 when it failed,
 /// with `Reason` api, store or order), `ApiErrors` and `OrderErrors` (the reasons the alarms
 /// single out), `Skipped` (another walk held the lease), `Recovered` (events the webhooks did
 /// not bring: more than none means deliveries are going missing), `Records`, `SetAside`
@@ -98,7 +116,7 @@ fn uncovered_seconds(summary: &Summary) -> u64 {
 /// dedup window the walk left unread) and `LagSeconds`: now minus the watermark, which a
 /// complete walk moves to the time it covered, so a quiet account is not "late". It is left
 /// out only when the watermark cannot be read, and its alarm treats that as breaching.
-fn metrics_line(namespace: &str, result: &Result<Summary, Failed>) -> String {
+fn metrics_line(namespace: &str, list: &str, result: &Result<Summary, Failed>) -> String {
     let (summary, error) = match result {
         Ok(summary) => (summary, None),
         Err(failed) => (&failed.summary, Some(&failed.error)),
@@ -125,6 +143,7 @@ fn metrics_line(namespace: &str, result: &Result<Summary, Failed>) -> String {
             }]
         },
         "Function": "reconcile",
+        "List": list,
         "Result": match (error, summary.skipped) {
             (Some(_), _) => "failed",
             (None, true) => "skipped",
@@ -158,7 +177,7 @@ mod tests {
     use serde_json::Value;
 
     fn line(result: &Result<Summary, Failed>) -> Value {
-        serde_json::from_str(&metrics_line("Ns", result)).unwrap()
+        serde_json::from_str(&metrics_line("Ns", "messages", result)).unwrap()
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Sendblue's messages API (`GET /api/v2/messages`), as reconciliation reads it: one page of
-//! records updated at or after a time, oldest first, paced to stay under the API's rate limit.
+//! Sendblue's list APIs, as reconciliation reads them: one page of records at or after a time,
+//! oldest first, paced to stay under the API's rate limit. Two lists: messages
+//! (`GET /api/v2/messages`, by update time, `{"data": [...], "pagination": {...}}`) and contacts
+//! (`GET /api/v2/contacts`, by creation time, a bare JSON array, offsets up to 10,000).
 
 use std::time::Duration;
 
@@ -70,6 +72,49 @@ pub fn checked_api_base(text: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// Which of Sendblue's lists a walk reads, and what that means for its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Every message with its current status, by update time: `receive` and `outbound`.
+    Messages,
+    /// Every contact, by creation time: `contact_created`.
+    Contacts,
+}
+
+impl Listing {
+    /// The name of the walk's watermark (`reconcile#<name>` in the table).
+    pub const fn watermark(self) -> &'static str {
+        match self {
+            Listing::Messages => "messages",
+            Listing::Contacts => "contacts",
+        }
+    }
+
+    /// The field that places a record in the list's order.
+    pub const fn time_field(self) -> &'static str {
+        match self {
+            Listing::Messages => "date_updated",
+            Listing::Contacts => "created_at",
+        }
+    }
+
+    /// The largest offset the API takes (contacts: 10,000; past it, the walk moves its time
+    /// cursor instead, which it does anyway).
+    pub const fn max_offset(self) -> usize {
+        match self {
+            Listing::Messages => usize::MAX,
+            Listing::Contacts => 10_000,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Listing::Messages => "/api/v2/messages",
+            Listing::Contacts => "/api/v2/contacts",
+        }
+    }
+}
+
 /// One page's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageQuery {
@@ -101,7 +146,7 @@ pub struct Pagination {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("messages API answered {status}")]
+    #[error("Sendblue's API answered {status}")]
     Status { status: u16 },
     #[error("messages API still rate limited after {ATTEMPTS_PER_PAGE} attempts, or past the run's deadline")]
     RateLimited,
@@ -113,25 +158,41 @@ pub enum ApiError {
 
 /// A source of pages: the HTTP API, or a test's own.
 pub trait MessagesApi: Send + Sync {
+    /// The list it reads.
+    fn listing(&self) -> Listing {
+        Listing::Messages
+    }
+
     fn page(
         &self,
         query: &PageQuery,
     ) -> impl std::future::Future<Output = Result<Page, ApiError>> + Send;
 }
 
-/// The API over HTTPS.
+/// One of the list APIs over HTTPS.
 #[derive(Debug)]
 pub struct HttpMessagesApi {
     http: reqwest::Client,
-    messages_url: String,
+    listing: Listing,
+    list_url: String,
     credentials: ApiCredentials,
     request_interval: Duration,
     last_request: Mutex<Option<Instant>>,
 }
 
 impl HttpMessagesApi {
-    /// `share_percent`: the share of the account's rate limit this walk may use.
+    /// The messages list; `share_percent`: the share of the account's rate limit it may use.
     pub fn new(
+        api_base: &str,
+        credentials: ApiCredentials,
+        share_percent: u64,
+    ) -> Result<Self, ApiError> {
+        Self::of(Listing::Messages, api_base, credentials, share_percent)
+    }
+
+    /// `listing` over HTTPS.
+    pub fn of(
+        listing: Listing,
         api_base: &str,
         credentials: ApiCredentials,
         share_percent: u64,
@@ -142,10 +203,11 @@ impl HttpMessagesApi {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        let messages_url = format!("{}/api/v2/messages", api_base.trim_end_matches('/'));
+        let list_url = format!("{}{}", api_base.trim_end_matches('/'), listing.path());
         Ok(Self {
             http,
-            messages_url,
+            listing,
+            list_url,
             credentials,
             request_interval: request_interval(share_percent),
             last_request: Mutex::new(None),
@@ -162,19 +224,51 @@ impl HttpMessagesApi {
     }
 }
 
-impl MessagesApi for HttpMessagesApi {
-    async fn page(&self, query: &PageQuery) -> Result<Page, ApiError> {
-        // Times, numbers and fixed words: nothing here needs percent-encoding.
-        let mut url = format!(
-            "{}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={}",
-            self.messages_url,
-            iso_ms(query.updated_since_ms),
-            query.limit,
-            query.offset
-        );
-        if let Some(until_ms) = query.updated_until_ms {
-            url += &format!("&updated_at_lte={}", iso_ms(until_ms));
+impl HttpMessagesApi {
+    /// The page's URL. Times, numbers and fixed words: nothing here needs percent-encoding.
+    fn url(&self, query: &PageQuery) -> String {
+        let offset = query.offset.min(self.listing.max_offset());
+        match self.listing {
+            Listing::Messages => {
+                let mut url = format!(
+                    "{}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={offset}",
+                    self.list_url,
+                    iso_ms(query.updated_since_ms),
+                    query.limit,
+                );
+                if let Some(until_ms) = query.updated_until_ms {
+                    url += &format!("&updated_at_lte={}", iso_ms(until_ms));
+                }
+                url
+            }
+            // No upper bound is documented: the walk stops at the first record past its end.
+            Listing::Contacts => format!(
+                "{}?created_at_gte={}&order_by=created_at&order_direction=asc&limit={}&offset={offset}",
+                self.list_url,
+                iso_ms(query.updated_since_ms),
+                query.limit,
+            ),
         }
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Page, ApiError> {
+        match self.listing {
+            Listing::Messages => serde_json::from_slice(body).map_err(|_| ApiError::NotAPage),
+            Listing::Contacts => {
+                let data = serde_json::from_slice(body).map_err(|_| ApiError::NotAPage)?;
+                Ok(Page { data, pagination: Pagination::default() })
+            }
+        }
+    }
+}
+
+impl MessagesApi for HttpMessagesApi {
+    fn listing(&self) -> Listing {
+        self.listing
+    }
+
+    async fn page(&self, query: &PageQuery) -> Result<Page, ApiError> {
+        let url = self.url(query);
         for _ in 0..ATTEMPTS_PER_PAGE {
             self.pace().await;
             let response = self
@@ -204,7 +298,7 @@ impl MessagesApi for HttpMessagesApi {
                 return Err(ApiError::Status { status: status.as_u16() });
             }
             let body = response.bytes().await.map_err(|e| ApiError::Network(e.to_string()))?;
-            return serde_json::from_slice(&body).map_err(|_| ApiError::NotAPage);
+            return self.parse(&body);
         }
         Err(ApiError::RateLimited)
     }

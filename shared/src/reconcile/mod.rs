@@ -12,9 +12,12 @@
 //! sets a record aside after it failed in several runs in a row, and holds a lease so that two
 //! walks never share the API's rate limit at once.
 //!
+//! Two lists are walked, each with a watermark of its own: messages (`receive`, `outbound`) and
+//! contacts (`contact_created`, keyed by `contact_id` as the webhook path keys it).
+//!
 //! Limits: only a message's *current* status is listed, so outbound statuses it went through
-//! unseen (QUEUED, SENT before DELIVERED) cannot be recovered; typing indicators, call logs,
-//! line events and new contacts have no listing by time here.
+//! unseen (QUEUED, SENT before DELIVERED) cannot be recovered; typing indicators, call logs and
+//! line events have no listing by time (the lines API gives only a current snapshot).
 
 pub mod config;
 mod cursor;
@@ -33,9 +36,10 @@ use crate::dedup_key;
 use crate::time::{iso_ms, now_ms, parse_iso_ms};
 use cursor::Cursor;
 pub use function::run;
-use messages_api::{ApiError, MessagesApi, PageQuery};
+use messages_api::{ApiError, Listing, MessagesApi, PageQuery};
 
-/// The watermark item's name (`reconcile#messages` in the table).
+/// The messages walk's watermark item (`reconcile#messages` in the table); the contacts walk
+/// has its own (`Listing::watermark`).
 pub const WATERMARK: &str = "messages";
 /// The lease every walk of the API takes (`reconcile#lease#walk`).
 pub const LEASE: &str = "walk";
@@ -172,11 +176,32 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
-/// The fields of a record that route it and place it in time.
+/// The fields of a record that route it and place it in time (a message's `date_updated`, a
+/// contact's `created_at`).
 #[derive(Deserialize)]
 struct RecordHead {
     is_outbound: Option<bool>,
     date_updated: Option<String>,
+    created_at: Option<String>,
+}
+
+impl RecordHead {
+    fn time_ms(&self, listing: Listing) -> Option<u64> {
+        let time = match listing {
+            Listing::Messages => self.date_updated.as_deref(),
+            Listing::Contacts => self.created_at.as_deref(),
+        };
+        time.and_then(parse_iso_ms)
+    }
+
+    /// The webhook that would have brought this record.
+    fn webhook_type(&self, listing: Listing) -> WebhookType {
+        match (listing, self.is_outbound) {
+            (Listing::Contacts, _) => WebhookType::ContactCreated,
+            (Listing::Messages, Some(true)) => WebhookType::Outbound,
+            (Listing::Messages, _) => WebhookType::Receive,
+        }
+    }
 }
 
 /// What became of one record.
@@ -221,6 +246,11 @@ where
     S: DedupStore + WatermarkStore,
     A: MessagesApi,
 {
+    /// The walk's watermark: one per list.
+    fn watermark(&self) -> &'static str {
+        self.api.listing().watermark()
+    }
+
     /// Walks the API from the watermark up to `now - settle` or `stop_at`, accepting what was
     /// missed and saving the watermark as each page settles. A failure still saves what was
     /// settled before it (`Failed::summary`).
@@ -251,7 +281,7 @@ where
     }
 
     async fn walk_from_watermark(&self, stop_at: Instant, owner: &str) -> Result<Summary, Failed> {
-        let before = match self.store.watermark(WATERMARK).await {
+        let before = match self.store.watermark(self.watermark()).await {
             Ok(before) => before,
             Err(error) => return Err(Failed { summary: Summary::default(), error: error.into() }),
         };
@@ -297,7 +327,8 @@ where
         progress.summary.stopped_early = !matches!(walked, Ok(End::Complete));
         let saved = self.save(covered_to_ms).await;
         let mut summary = progress.summary;
-        summary.watermark_after = self.store.watermark(WATERMARK).await.ok().flatten().map(iso_ms);
+        summary.watermark_after =
+            self.store.watermark(self.watermark()).await.ok().flatten().map(iso_ms);
         match (walked, saved) {
             (Ok(_), Ok(())) => Ok(summary),
             (Err(error), saved) => {
@@ -316,7 +347,7 @@ where
     async fn save(&self, to_ms: Option<u64>) -> Result<(), ReconcileError> {
         match to_ms {
             Some(to_ms) if self.walk.since_ms.is_none() && !self.walk.dry_run => {
-                Ok(self.store.advance_watermark(WATERMARK, to_ms).await?)
+                Ok(self.store.advance_watermark(self.watermark(), to_ms).await?)
             }
             _ => Ok(()),
         }
@@ -386,8 +417,7 @@ where
         end_ms: u64,
     ) -> Result<Option<PastEnd>, ReconcileError> {
         let head: Option<RecordHead> = serde_json::from_str(record).ok();
-        let updated_ms =
-            head.as_ref().and_then(|h| h.date_updated.as_deref()).and_then(parse_iso_ms);
+        let updated_ms = head.as_ref().and_then(|h| h.time_ms(self.api.listing()));
         let identity = hex::encode(Sha256::digest(record.as_bytes()));
         if let Some(updated_ms) = updated_ms {
             if updated_ms < progress.last_ms {
@@ -419,7 +449,7 @@ where
             Ok(Settled::Duplicate) => progress.summary.duplicates += 1,
             Ok(Settled::Unusable) => progress.summary.unusable += 1,
             Err(ReconcileError::Store(StoreError::Refused(reason))) => {
-                let runs = self.store.note_failure(WATERMARK, &identity).await?;
+                let runs = self.store.note_failure(self.watermark(), &identity).await?;
                 if runs < SET_ASIDE_AFTER_RUNS {
                     return Err(StoreError::Refused(reason).into());
                 }
@@ -449,11 +479,7 @@ where
         body_sha256_hex: &str,
     ) -> Result<Settled, ReconcileError> {
         let Some(head) = head else { return Ok(Settled::Unusable) };
-        let webhook_type = if head.is_outbound == Some(true) {
-            WebhookType::Outbound
-        } else {
-            WebhookType::Receive
-        };
+        let webhook_type = head.webhook_type(self.api.listing());
         let Ok(key) = dedup_key::derive(webhook_type, record, body_sha256_hex) else {
             tracing::warn!(webhook_type = webhook_type.sendblue_name(), "record without its key");
             return Ok(Settled::Unusable);

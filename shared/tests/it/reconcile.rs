@@ -53,8 +53,8 @@ pub(crate) fn messages(prefix: &str, n: usize, minutes: u64) -> Vec<Value> {
 }
 
 pub(crate) struct Rig {
-    aws: Emulators,
-    table: String,
+    pub(crate) aws: Emulators,
+    pub(crate) table: String,
     bus: String,
     queue: String,
     pub(crate) fake: FakeMessagesApi,

@@ -10,16 +10,19 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
-use sendblue_testkit::messages_api::{record, FakeMessagesApi, Trouble};
+use sendblue_testkit::messages_api::{
+    contact, record, FakeMessagesApi, Trouble, API_KEY_ID, API_SECRET_KEY,
+};
 use sendblue_testkit::*;
 use sendblue_webhooks::dedup::{MemoryStore, WatermarkStore};
 use sendblue_webhooks::reconcile::messages_api::{
-    ApiError, MessagesApi, Page, PageQuery, Pagination,
+    ApiCredentials, ApiError, HttpMessagesApi, Listing, MessagesApi, Page, PageQuery, Pagination,
 };
 use sendblue_webhooks::reconcile::{
     Failed, ReconcileError, Reconciler, Walk, SET_ASIDE_AFTER_RUNS, WATERMARK,
 };
 use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
+use sendblue_webhooks::WebhookType;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -299,4 +302,64 @@ fn no_record_is_skipped_when_ties_are_shuffled_and_records_move_during_a_walk() 
     println!("walks: {total}, with tied records listed: {shuffled}, with records moved mid-walk: {moved}");
     assert!(shuffled > total / 3, "the property must see ties: {shuffled} of {total}");
     assert!(moved > total / 4, "the property must see records move: {moved} of {total}");
+}
+
+fn contacts_api(fake: &FakeMessagesApi) -> HttpMessagesApi {
+    let credentials =
+        ApiCredentials { key_id: API_KEY_ID.into(), secret_key: API_SECRET_KEY.into() };
+    HttpMessagesApi::of(Listing::Contacts, &fake.api_base(), credentials, 100).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn contacts_the_webhooks_missed_are_recovered_once_keyed_as_the_webhook_keys_them() {
+    let start_ms = now_ms() - 20 * MINUTE_MS;
+    let contacts: Vec<Value> =
+        (0..15).map(|i| contact(&format!("ct-{i:02}"), start_ms + i * MINUTE_MS)).collect();
+    let rig = Rig::start(Vec::new()).await;
+    rig.fake.account().contacts = contacts.clone();
+    // The first five came by webhook.
+    let receiver = rig.aws.receiver(WebhookType::ContactCreated, &rig.table);
+    for contact in &contacts[..5] {
+        let (status, _) =
+            answer(&receiver, with_body(WebhookType::ContactCreated, contact.to_string())).await;
+        assert_eq!(status, 200);
+    }
+    let store = rig.store();
+    let api = contacts_api(&rig.fake);
+    let reconciler =
+        Reconciler { store: &store, api: &api, walk: walk(), dedup_ttl_seconds: 86_400 };
+    let summary = reconciler.run(Instant::now() + Duration::from_secs(30)).await.unwrap();
+    assert_eq!((summary.recovered, summary.duplicates), (10, 5), "{summary:?}");
+    assert_eq!(summary.by_type.get("contact_created"), Some(&10));
+    let forwarded = rig.forwarded().await;
+    let recovered: BTreeSet<&str> = forwarded
+        .iter()
+        .filter(|(t, _, origin)| t == "contact_created" && origin == "reconciliation")
+        .map(|(_, key, _)| key.as_str())
+        .collect();
+    let expected: BTreeSet<String> = (5..15).map(|i| format!("ct-{i:02}")).collect();
+    assert_eq!(recovered, expected.iter().map(String::as_str).collect(), "keyed by contact_id");
+    // A contacts watermark of its own; the messages walk's is untouched.
+    assert!(store.watermark("contacts").await.unwrap().is_some());
+    assert_eq!(store.watermark(WATERMARK).await.unwrap(), None);
+    // A late webhook of a recovered contact is a duplicate.
+    let late = with_body(WebhookType::ContactCreated, contacts[9].to_string());
+    assert_eq!(answer(&receiver, late).await.1["duplicate"], true);
+}
+
+#[tokio::test]
+async fn a_contacts_list_that_ignores_the_sort_stops_the_walk_too() {
+    let start_ms = now_ms() - 20 * MINUTE_MS;
+    let fake = FakeMessagesApi::start(Vec::new()).await;
+    fake.account().contacts =
+        (0..8).map(|i| contact(&format!("c{i}"), start_ms + i * MINUTE_MS)).collect();
+    fake.account().newest_first = true;
+    let (store, _) = memory_forwarder();
+    let api = contacts_api(&fake);
+    let reconciler =
+        Reconciler { store: &*store, api: &api, walk: walk(), dedup_ttl_seconds: 86_400 };
+    let failed = reconciler.run(Instant::now() + Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(failed.error, ReconcileError::OrderNotKept(_)), "{failed:?}");
+    assert_eq!(store.watermark("contacts").await.unwrap(), None);
 }
