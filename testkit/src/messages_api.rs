@@ -121,10 +121,6 @@ pub fn contact(contact_id: &str, created_ms: u64) -> Value {
     })
 }
 
-fn epoch_ms(record: &Value) -> u64 {
-    record["date_updated"].as_str().and_then(parse_iso_ms).unwrap_or(0)
-}
-
 fn parameter_ms(query: &std::collections::HashMap<String, String>, name: &str) -> Option<u64> {
     Some(parse_iso_ms(query.get(name)?).expect("ISO 8601 times"))
 }
@@ -151,6 +147,41 @@ fn gate(account: &mut Account, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// One page of a list, as both APIs select it: the query's sort checked, the records whose
+/// `time_field` lies within `[<since>, <until>]` ordered by it (ties in the order of creation, as
+/// a database's stable sort would; newest first when the fake ignores the sort), from `offset`,
+/// at most `limit`. With the list's length, the limit and the offset.
+struct Listed {
+    page: Vec<Value>,
+    total: usize,
+    limit: usize,
+    offset: usize,
+}
+
+fn list(
+    records: &[Value],
+    query: &std::collections::HashMap<String, String>,
+    (order_by, time_field, since_param, until_param): (&str, &str, &str, &str),
+    newest_first: bool,
+) -> Listed {
+    assert_eq!(query.get("order_by").map(String::as_str), Some(order_by));
+    assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));
+    let since = parameter_ms(query, since_param).unwrap_or(0);
+    let until = parameter_ms(query, until_param).unwrap_or(u64::MAX);
+    let limit: usize = query.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let time = |r: &Value| r[time_field].as_str().and_then(parse_iso_ms).unwrap_or(0);
+    let mut listed: Vec<&Value> =
+        records.iter().filter(|r| (since..=until).contains(&time(r))).collect();
+    listed.sort_by_key(|r| time(r));
+    if newest_first {
+        listed.reverse();
+    }
+    let total = listed.len();
+    let page = listed.into_iter().skip(offset).take(limit).cloned().collect();
+    Listed { page, total, limit, offset }
+}
+
 async fn contacts(
     State(account): State<Arc<Mutex<Account>>>,
     headers: HeaderMap,
@@ -160,23 +191,13 @@ async fn contacts(
     if let Some(refused) = gate(&mut account, &headers) {
         return refused;
     }
-    assert_eq!(query.get("order_by").map(String::as_str), Some("created_at"));
-    assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));
-    let since = parameter_ms(&query, "created_at_gte").unwrap_or(0);
-    let limit: usize = query.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    if limit > 1000 || offset > 10_000 {
+    let fields = ("created_at", "created_at", "created_at_gte", "created_at_lte");
+    let listed = list(&account.contacts, &query, fields, account.newest_first);
+    if listed.limit > 1000 || listed.offset > 10_000 {
         return (StatusCode::BAD_REQUEST, Json(json!({"message": "limit or offset too large"})))
             .into_response();
     }
-    let created = |c: &Value| c["created_at"].as_str().and_then(parse_iso_ms).unwrap_or(0);
-    let mut listed: Vec<&Value> = account.contacts.iter().filter(|c| created(c) >= since).collect();
-    listed.sort_by_key(|c| created(c));
-    if account.newest_first {
-        listed.reverse();
-    }
-    let page: Vec<Value> = listed.into_iter().skip(offset).take(limit).cloned().collect();
-    Json(page).into_response()
+    Json(listed.page).into_response()
 }
 
 async fn messages(
@@ -188,21 +209,9 @@ async fn messages(
     if let Some(refused) = gate(&mut account, &headers) {
         return refused;
     }
-    assert_eq!(query.get("order_by").map(String::as_str), Some("updatedAt"));
-    assert_eq!(query.get("order_direction").map(String::as_str), Some("asc"));
-    let since = parameter_ms(&query, "updated_at_gte").unwrap_or(0);
-    let until = parameter_ms(&query, "updated_at_lte").unwrap_or(u64::MAX);
-    let limit: usize = query.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut listed: Vec<&Value> =
-        account.records.iter().filter(|r| (since..=until).contains(&epoch_ms(r))).collect();
-    // Ties in time keep the order of creation, as a database's stable sort would.
-    listed.sort_by_key(|r| epoch_ms(r));
-    if account.newest_first {
-        listed.reverse();
-    }
-    let total = listed.len();
-    let page: Vec<Value> = listed.into_iter().skip(offset).take(limit).cloned().collect();
+    let fields = ("updatedAt", "date_updated", "updated_at_gte", "updated_at_lte");
+    let Listed { page, total, limit, offset } =
+        list(&account.records, &query, fields, account.newest_first);
     let has_more = offset + page.len() < total;
     account.pages_answered += 1;
     let answered = account.pages_answered;
