@@ -66,14 +66,18 @@ pub async fn run() -> Result<(), Error> {
                         "reconciliation failed; what it settled before is saved in the watermark"
                     );
                     answer.insert(list.to_owned(), json!(failed.summary));
-                    first_failure.get_or_insert(failed);
+                    first_failure.get_or_insert(failed.error);
                 }
             }
         }
-        match first_failure {
-            None => Ok::<_, Error>(Value::Object(answer)),
-            Some(failed) => Err(failed.into()),
+        // A failed walk is reported (its EMF line, its ERROR log, the answer), not raised: an
+        // invocation error is kept for what cannot report itself (a crash, a timeout, a
+        // function that cannot start), which the function-error alarm fires on at once, while
+        // a failing run is alarmed when it keeps failing (ReconcileFailed).
+        if let Some(failed) = first_failure {
+            answer.insert("error".to_owned(), json!(failed.to_string()));
         }
+        Ok::<_, Error>(Value::Object(answer))
     }))
     .await
 }
