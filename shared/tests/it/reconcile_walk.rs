@@ -247,7 +247,9 @@ fn walk_cases() -> impl Strategy<Value = WalkCase> {
 fn no_record_is_skipped_when_ties_are_shuffled_and_records_move_during_a_walk() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let cases = std::cell::RefCell::new((0, 0, 0)); // (cases, with shuffled ties, with moves)
-    let mut runner = TestRunner::new(ProptestConfig::with_cases(300));
+                                                    // 300 walks in the test command; `WALK_CASES` for a longer run.
+    let cases_wanted = std::env::var("WALK_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(cases_wanted));
     runner
         .run(&walk_cases(), |(slots, updates, page_limit, seed)| {
             // Times a few ms apart, all settled long ago; updates move records later still.
@@ -257,8 +259,11 @@ fn no_record_is_skipped_when_ties_are_shuffled_and_records_move_during_a_walk() 
                 .enumerate()
                 .map(|(i, slot)| record(&format!("m{i}"), false, "RECEIVED", base_ms + slot))
                 .collect();
-            // A record moves to a time of its own, past every group: updated mid-walk.
+            // A record updated mid-walk moves to a time of its own, past every group, and, as
+            // clocks go, each update later than the one applied before it.
             let last_slot = slots.iter().max().copied().unwrap_or(0);
+            let mut updates = updates;
+            updates.sort_by_key(|(n, _, _)| *n);
             let updates: Vec<(usize, usize, u64)> = updates
                 .into_iter()
                 .enumerate()
