@@ -492,25 +492,21 @@ impl Emulators {
     }
 }
 
-/// The `forward` function's settings on the emulated AWS.
-pub fn forward_config(table: &str, bus: &str) -> ForwardConfig {
-    ForwardConfig {
-        table_name: table.to_owned(),
-        bus_name: bus.to_owned(),
-        event_source: sendblue_webhooks::config::DEFAULT_EVENT_SOURCE.to_owned(),
-        dedup_ttl_seconds: sendblue_webhooks::config::DEFAULT_DEDUP_TTL_SECONDS,
-        metrics_namespace: "SendblueWebhooksTest".to_owned(),
-        sweep_min_age_seconds: 1,
-    }
-}
-
 /// One invocation of the `forward` function's handler, as the event source mapping makes it:
-/// the batch in, its answer (or the function's error) out.
+/// the batch in, its answer (or the function's error) out. The handler reads only the metrics
+/// namespace and the sweep's age from its settings; the table and bus are the forwarder's.
 pub async fn invoke_forward<S: DedupStore, E: EventSink>(
     forwarder: &Forwarder<S, E>,
     payload: Value,
 ) -> Invocation {
-    let config = forward_config("", "");
+    let config = ForwardConfig {
+        table_name: String::new(),
+        bus_name: String::new(),
+        event_source: forwarder.event_source.clone(),
+        dedup_ttl_seconds: forwarder.dedup_ttl_seconds,
+        metrics_namespace: "SendblueWebhooksTest".to_owned(),
+        sweep_min_age_seconds: 1,
+    };
     let deadline_ms = now_ms() + 60_000;
     sendblue_webhooks::forward::handle(forwarder, &config, payload, deadline_ms)
         .await

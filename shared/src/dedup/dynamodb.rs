@@ -257,13 +257,7 @@ impl DedupStore for DynamoDbStore {
             .expression_attribute_values(":write_id", s(&event.write_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Marked::Now),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {
-                Ok(Marked::Already)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(if unless_condition_failed(result)?.is_some() { Marked::Now } else { Marked::Already })
     }
 
     async fn pending_page(
@@ -336,12 +330,8 @@ impl WatermarkStore for DynamoDbStore {
             .expression_attribute_values(":to_ms", n(to_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already at or past `to_ms`: another run got further.
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        // A failed condition: already at or past `to_ms`, another run got further.
+        unless_condition_failed(result).map(drop)
     }
 
     async fn note_failure(&self, name: &str, record_id: &str) -> Result<u32, StoreError> {
@@ -358,13 +348,9 @@ impl WatermarkStore for DynamoDbStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match again {
-            Ok(output) => {
-                let runs = output.attributes.as_ref().map(|item| number(item, FAILED_RUNS));
-                return runs.unwrap_or(Ok(1)).map(|runs| runs as u32);
-            }
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => {}
-            Err(err) => return Err(unavailable(err)),
+        if let Some(output) = unless_condition_failed(again)? {
+            let runs = output.attributes.as_ref().map(|item| number(item, FAILED_RUNS));
+            return runs.unwrap_or(Ok(1)).map(|runs| runs as u32);
         }
         self.client
             .update_item()
@@ -400,11 +386,7 @@ impl WatermarkStore for DynamoDbStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(unless_condition_failed(result)?.is_some())
     }
 
     async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
@@ -418,12 +400,8 @@ impl WatermarkStore for DynamoDbStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Taken over after it ended: nothing of ours to give back.
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        // A failed condition: taken over after it ended, nothing of ours to give back.
+        unless_condition_failed(result).map(drop)
     }
 }
 
@@ -433,6 +411,18 @@ fn s(value: &str) -> AttributeValue {
 
 fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// A conditional call's output, or `None` when DynamoDB refused it on its condition.
+fn unless_condition_failed<T, E>(result: Result<T, E>) -> Result<Option<T>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(err) => Err(unavailable(err)),
+    }
 }
 
 fn unavailable(err: impl std::error::Error) -> StoreError {

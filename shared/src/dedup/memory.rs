@@ -149,7 +149,7 @@ impl WatermarkStore for MemoryStore {
 
     async fn note_failure(&self, name: &str, record_id: &str) -> Result<u32, StoreError> {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let failure = failures.entry(name.to_owned()).or_insert_with(|| (record_id.to_owned(), 0));
+        let failure = failures.entry(name.to_owned()).or_default();
         if failure.0 != record_id {
             *failure = (record_id.to_owned(), 0);
         }

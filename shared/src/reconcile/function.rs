@@ -28,11 +28,15 @@ pub async fn run() -> Result<(), Error> {
         Credentials::Environment(credentials) => credentials.clone(),
         Credentials::Secret(secret_id) => read_secret(&aws, secret_id).await?,
     };
-    let share = config.api_share_percent;
-    let lists = [Listing::Messages, Listing::Contacts]
-        .map(|listing| HttpMessagesApi::of(listing, &config.api_base, credentials.clone(), share));
-    let [messages, contacts] = lists;
-    let (messages, contacts) = (messages?, contacts?);
+    let list = |listing| {
+        HttpMessagesApi::of(
+            listing,
+            &config.api_base,
+            credentials.clone(),
+            config.api_share_percent,
+        )
+    };
+    let (messages, contacts) = (list(Listing::Messages)?, list(Listing::Contacts)?);
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let walk = Walk::from_watermark(&config);
     let reconcilers = [&messages, &contacts].map(|api| Reconciler {
@@ -112,9 +116,9 @@ fn uncovered_seconds(summary: &Summary) -> u64 {
     from.zip(to).map_or(0, |(from, to)| to.saturating_sub(from) / 1000)
 }
 
-/// One EMF line for every walk of every run (one per list, `List`), failed ones too: `Runs` (1), `RunFailures` (1 when it failed,
-/// with `Reason` api, store or order), `ApiErrors` and `OrderErrors` (the reasons the alarms
-/// single out), `Skipped` (another walk held the lease), `Recovered` (events the webhooks did
+/// One EMF line for every walk of every run (one per list, `List`), failed ones too: `Runs`
+/// (1), `RunFailures` (1 when it failed, with `Reason` api, store or order), `ApiErrors` and
+/// `OrderErrors` (the reasons the alarms single out), `Skipped` (another walk held the lease), `Recovered` (events the webhooks did
 /// not bring: more than none means deliveries are going missing), `Records`, `SetAside`
 /// (records passed over after failing in several runs), `UncoveredSeconds` (a span before the
 /// dedup window the walk left unread) and `LagSeconds`: now minus the watermark, which a

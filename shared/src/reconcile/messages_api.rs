@@ -90,14 +90,6 @@ impl Listing {
         }
     }
 
-    /// The field that places a record in the list's order.
-    pub const fn time_field(self) -> &'static str {
-        match self {
-            Listing::Messages => "date_updated",
-            Listing::Contacts => "created_at",
-        }
-    }
-
     /// The largest offset the API takes (contacts: 10,000; past it, the walk moves its time
     /// cursor instead, which it does anyway).
     pub const fn max_offset(self) -> usize {
@@ -148,11 +140,11 @@ pub struct Pagination {
 pub enum ApiError {
     #[error("Sendblue's API answered {status}")]
     Status { status: u16 },
-    #[error("messages API still rate limited after {ATTEMPTS_PER_PAGE} attempts, or past the run's deadline")]
+    #[error("Sendblue's API still rate limited after {ATTEMPTS_PER_PAGE} attempts, or past the run's deadline")]
     RateLimited,
-    #[error("messages API unreachable: {0}")]
+    #[error("Sendblue's API unreachable: {0}")]
     Network(String),
-    #[error("messages API answered with a body that is not a page of records")]
+    #[error("Sendblue's API answered with a body that is not a page of records")]
     NotAPage,
 }
 
@@ -222,9 +214,7 @@ impl HttpMessagesApi {
         }
         *last = Some(Instant::now());
     }
-}
 
-impl HttpMessagesApi {
     /// The page's URL. Times, numbers and fixed words: nothing here needs percent-encoding.
     fn url(&self, query: &PageQuery) -> String {
         let offset = query.offset.min(self.listing.max_offset());

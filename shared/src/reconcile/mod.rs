@@ -40,7 +40,7 @@ use messages_api::{ApiError, Listing, MessagesApi, PageQuery};
 
 /// The messages walk's watermark item (`reconcile#messages` in the table); the contacts walk
 /// has its own (`Listing::watermark`).
-pub const WATERMARK: &str = "messages";
+pub const WATERMARK: &str = Listing::Messages.watermark();
 /// The lease every walk of the API takes (`reconcile#lease#walk`).
 pub const LEASE: &str = "walk";
 /// A walk holds its lease this long past each page; a walk that died frees it this late.
@@ -146,7 +146,7 @@ pub enum ReconcileError {
     /// The API did not keep the order asked for (a record updated before one read ahead of
     /// it, or before the time asked from): the walk stopped there, and its watermark did not
     /// move past what was read in order.
-    #[error("the messages API did not keep its order: {0}")]
+    #[error("Sendblue's API did not keep its order: {0}")]
     OrderNotKept(String),
 }
 
@@ -173,8 +173,6 @@ impl std::fmt::Display for Failed {
         self.error.fmt(f)
     }
 }
-
-impl std::error::Error for Failed {}
 
 /// The fields of a record that route it and place it in time (a message's `date_updated`, a
 /// contact's `created_at`).
@@ -246,6 +244,12 @@ where
     S: DedupStore + WatermarkStore,
     A: MessagesApi,
 {
+    /// Takes or renews the walk's lease for `LEASE_MS` from now; whether `owner` holds it.
+    async fn hold_lease(&self, owner: &str) -> Result<bool, StoreError> {
+        let now_ms = now_ms();
+        self.store.try_lease(LEASE, owner, now_ms + LEASE_MS, now_ms).await
+    }
+
     /// The walk's watermark: one per list.
     fn watermark(&self) -> &'static str {
         self.api.listing().watermark()
@@ -257,8 +261,7 @@ where
     pub async fn run(&self, stop_at: Instant) -> Result<Summary, Failed> {
         let owner = uuid::Uuid::new_v4().simple().to_string();
         if !self.walk.dry_run {
-            let leased = self.store.try_lease(LEASE, &owner, now_ms() + LEASE_MS, now_ms()).await;
-            match leased {
+            match self.hold_lease(&owner).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(
@@ -380,8 +383,7 @@ where
                 }
                 if self.settle_in_order(record.get(), progress, end_ms).await?.is_some() {
                     // In order, everything up to the end was read (an API that ignored the
-                    // upper bound).
-                    self.save(progress.settled_to_ms).await?;
+                    // upper bound); the caller saves the end.
                     return Ok(End::Complete);
                 }
             }
@@ -396,9 +398,7 @@ where
             // Progress is kept page by page: a run that fails or is ended later loses nothing
             // settled here.
             self.save(progress.settled_to_ms).await?;
-            if !self.walk.dry_run
-                && !self.store.try_lease(LEASE, owner, now_ms() + LEASE_MS, now_ms()).await?
-            {
+            if !self.walk.dry_run && !self.hold_lease(owner).await? {
                 tracing::warn!("the walk's lease was taken over: stopping");
                 return Ok(End::OutOfTime);
             }
@@ -424,7 +424,7 @@ where
                 tracing::error!(
                     updated = %iso_ms(updated_ms),
                     after = %iso_ms(progress.last_ms),
-                    "the messages API answered out of order: the walk stops without moving the \
+                    "Sendblue's API answered out of order: the walk stops without moving the \
                      watermark past what was read in order"
                 );
                 return Err(ReconcileError::OrderNotKept(format!(
