@@ -205,14 +205,15 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
 
     // A reconcile run a minute ago, as its EMF line becomes metrics.
     let minute_ms = (sendblue_webhooks::time::now_ms() / 60_000 - 1) * 60_000;
-    let datum = |name: &str, value: f64| {
+    let datum_at = |at_ms: u64, name: &str, value: f64| {
         MetricDatum::builder()
             .metric_name(name)
             .dimensions(Dimension::builder().name("Function").value("reconcile").build())
-            .timestamp(DateTime::from_millis(minute_ms as i64))
+            .timestamp(DateTime::from_millis(at_ms as i64))
             .value(value)
             .build()
     };
+    let datum = |name: &str, value: f64| datum_at(minute_ms, name, value);
     cloudwatch
         .put_metric_data()
         .namespace(&namespace)
@@ -249,14 +250,7 @@ async fn transcript_doctor_reads_the_stacks_alarms_and_reconcile_runs() {
 
     // A later run failed on something else (the table, or the API's order).
     let later_ms = minute_ms + 60_000;
-    let later = |name: &str, value: f64| {
-        MetricDatum::builder()
-            .metric_name(name)
-            .dimensions(Dimension::builder().name("Function").value("reconcile").build())
-            .timestamp(DateTime::from_millis(later_ms as i64))
-            .value(value)
-            .build()
-    };
+    let later = |name: &str, value: f64| datum_at(later_ms, name, value);
     cloudwatch
         .put_metric_data()
         .namespace(&namespace)
