@@ -16,6 +16,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 trap stop_servers EXIT
+# One build from scratch: incremental state would only add to target/ (1.3 GB on a fresh run).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 results="$tools/results"
 rm -rf "$results" && mkdir -p "$results"
@@ -151,6 +153,7 @@ group deploy-test deploy_test
 
 log "where the time went"
 cat "$tools/timings.log" >&2
+log "disk used: $(du -sh target | cut -f1) in target/, $(du -sh "$tools" | cut -f1) in .tools/, $(df -h . | awk 'NR==2 {print $4}') left"
 python3 scripts/test_summary.py checks:"$results/references.log" unittest:"$results/template-contract.log" \
   cargo:"$results/cargo-tests.log" checks:"$results/smoke.log" \
   unittest:"$results/crash-test.log" unittest:"$results/runtime-test.log" \
