@@ -15,7 +15,9 @@
 # Optional settings, with the template's defaults: SENDBLUE_CONTACT_CREATED_SECRETS (the secrets
 # of the contact_created receiver alone; default SENDBLUE_WEBHOOK_SECRETS), EVENT_SOURCE (sendblue), DEDUP_TTL_SECONDS
 # (86400), MAX_BODY_BYTES (245760), FUNCTION_MEMORY_MB (128), FUNCTION_TIMEOUT_SECONDS (10),
-# LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30), SWEEP_MIN_AGE_SECONDS (300). Not deployed
+# LOG_RETENTION_DAYS (30), ARCHIVE_RETENTION_DAYS (30), SWEEP_MIN_AGE_SECONDS (300),
+# SENDBLUE_NUMBERS (this stack's lines, E.164, comma-separated: printed as the SendblueNumbers
+# output, which `register` limits the receive webhook to; empty: every line). Not deployed
 # by this route: the reconcile function, the alarms and the dashboard (the SAM route has them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +44,9 @@ case "$SENDBLUE_WEBHOOK_SECRETS$contact_created_secrets$SENDBLUE_CALLBACK_TOKENS
   *$'\n'* | *'"'* | *"'"* | *' '* | *'#'*) fail "secrets and tokens may not hold newlines, quotes, spaces or #" ;;
 esac
 
+sendblue_numbers=${SENDBLUE_NUMBERS:-}
+[[ -z $sendblue_numbers || $sendblue_numbers =~ ^\+[1-9][0-9]{6,14}(,\+[1-9][0-9]{6,14})*$ ]] ||
+  fail "SENDBLUE_NUMBERS: comma-separated line numbers in E.164 (like +15551234567), no spaces"
 event_source=${EVENT_SOURCE:-sendblue}
 dedup_ttl_seconds=${DEDUP_TTL_SECONDS:-86400}
 max_body_bytes=${MAX_BODY_BYTES:-245760}
@@ -311,6 +316,7 @@ print_outputs() {
     done
     printf 'output\t%s\t%s\n' EventBusName "$bus" EventBusArn "$bus_arn" EventArchiveArn "$archive_arn" DedupTableName "$table" \
       EventSource "$event_source" DedupTtlSeconds "$dedup_ttl_seconds"
+    [ -z "$sendblue_numbers" ] || printf 'output\t%s\t%s\n' SendblueNumbers "$sendblue_numbers"
   } | python3 -c '
 import json, sys
 outputs = []

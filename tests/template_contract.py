@@ -301,7 +301,17 @@ class TemplateContract(unittest.TestCase):
         variables = props["Environment"]["Variables"]
         self.assertEqual(set(variables), {
             "SENDBLUE_API_CREDENTIALS_SECRET", "RECONCILE_LOOKBACK_SECONDS", "RECONCILE_SETTLE_SECONDS",
-            "RECONCILE_API_SHARE_PERCENT"})
+            "RECONCILE_API_SHARE_PERCENT", "SENDBLUE_NUMBERS"})
+        self.assertEqual(variables["SENDBLUE_NUMBERS"], ref("SendblueNumbers"))
+        lines = self.template["Parameters"]["SendblueNumbers"]
+        self.assertEqual(lines["Default"], "", "every line unless told")
+        pattern = re.compile(lines["AllowedPattern"])
+        for good in ["", "+15551234567", "+15551234567,+447700900123"]:
+            self.assertTrue(pattern.fullmatch(good), good)
+        for bad in ["15551234567", "+1555 1234567", "+15551234567,", "+05551234567"]:
+            self.assertFalse(pattern.fullmatch(bad), bad)
+        output = self.template["Outputs"]["SendblueNumbers"]
+        self.assertEqual((output["Value"], output["Condition"]), (ref("SendblueNumbers"), "LimitsLines"))
         self.assertEqual(variables["RECONCILE_SETTLE_SECONDS"], ref("ReconcileSettleSeconds"))
         self.assertEqual(variables["RECONCILE_API_SHARE_PERCENT"], ref("ReconcileApiSharePercent"))
         self.assertEqual(self.template["Parameters"]["ReconcileSettleSeconds"]["Default"], 120)

@@ -7,7 +7,7 @@ use sendblue_webhooks::time::{now_ms, parse_iso_ms};
 use sendblue_webhooks::WebhookType;
 
 use crate::send::{SENDBLUE_RETRIES, SENDBLUE_TIMEOUT_SECS};
-use sendblue_webhooks::reconcile::config::DEFAULT_API_BASE;
+use sendblue_webhooks::reconcile::config::{parse_sendblue_numbers, DEFAULT_API_BASE};
 use sendblue_webhooks::reconcile::messages_api::checked_api_base;
 
 /// The Sendblue side of the deployed receivers.
@@ -46,15 +46,22 @@ pub enum Command {
     /// Register this stack's URLs with Sendblue.
     ///
     /// For every selected type, exactly this stack's URL (with the secret where the type takes
-    /// one), added with POST so that nobody else's webhook is touched; other URLs of this stack
-    /// under the type are removed. The configuration is read back and compared after the
-    /// changes. Running it again changes nothing.
+    /// one, and for receive, only the stack's lines when it names some), added with POST so
+    /// that nobody else's webhook is touched; other URLs of this stack under the type are
+    /// removed. Only when an entry of ours must change (its lines) is the whole configuration
+    /// written, with one PUT of it as read. The configuration is read back and compared after
+    /// the changes. Running it again changes nothing.
     Register {
         #[command(flatten)]
         change: Change,
         /// The variable holding the secret to register (one of the stack's SendblueWebhookSecrets).
         #[arg(long, value_name = "NAME", default_value = "SENDBLUE_WEBHOOK_SECRET")]
         secret_env: String,
+        /// Limit the receive webhook to these Sendblue lines (E.164, comma-separated), on an
+        /// account other teams share; `""` for every line. Default: the stack's SendblueNumbers
+        /// output when it has one, else every line.
+        #[arg(long, value_name = "NUMBERS", value_parser = parse_lines)]
+        sendblue_numbers: Option<Lines>,
     },
     /// Remove this stack's URLs, and only those, from Sendblue (DELETE per type).
     Unregister {
@@ -88,14 +95,15 @@ pub enum Command {
         #[arg(long)]
         new_token: bool,
     },
-    /// Recover from Sendblue's messages API what the webhooks missed, as the stack's reconcile
-    /// function does: after an outage, or to backfill.
+    /// Recover from Sendblue's messages and contacts APIs what the webhooks missed, as the
+    /// stack's reconcile function does: after an outage, or to backfill.
     ///
-    /// Reads the messages updated in the window, oldest first, and accepts each one the stack
-    /// has not seen into its dedup table, as a webhook would be (so nothing is forwarded twice,
-    /// by this or by the webhooks); the stack's forward function puts them on its bus. The
-    /// watermark of the scheduled runs is left alone. Only a message's current status can be
-    /// recovered.
+    /// Reads the messages updated in the window (of the stack's lines, when its SendblueNumbers
+    /// output names some), then the contacts created in it, oldest first, and accepts each one
+    /// the stack has not seen into its dedup table, as a webhook would be (so nothing is
+    /// forwarded twice, by this or by the webhooks); the stack's forward function puts them on
+    /// its bus. The watermarks of the scheduled runs are left alone. Only a message's current
+    /// status can be recovered.
     Reconcile {
         #[command(flatten)]
         api: ApiArgs,
@@ -285,4 +293,12 @@ fn parse_registrable_type(name: &str) -> Result<WebhookType, String> {
         ),
         webhook_type => Ok(webhook_type),
     }
+}
+
+/// Sendblue line numbers, as `--sendblue-numbers` takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines(pub Vec<String>);
+
+fn parse_lines(text: &str) -> Result<Lines, String> {
+    parse_sendblue_numbers(text).map(Lines)
 }

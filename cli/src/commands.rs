@@ -8,7 +8,7 @@ use sendblue_webhooks::WebhookType;
 use serde_json::json;
 
 use crate::api::ManagementApi;
-use crate::args::{ApiArgs, Change, Cli, Command, ReconcileTarget, Target};
+use crate::args::{ApiArgs, Change, Cli, Command, Lines, ReconcileTarget, Target};
 use crate::doctor::{self, Finding, Verdict};
 use crate::error::CliError;
 use crate::plan::{self, Action, Plan};
@@ -20,8 +20,10 @@ use crate::stack::{
 use crate::webhooks::{Compare, WebhookConfig};
 use sendblue_webhooks::dedup::DynamoDbStore;
 use sendblue_webhooks::reconcile::config::{SENDBLUE_API_KEY_ID, SENDBLUE_API_SECRET_KEY};
-use sendblue_webhooks::reconcile::messages_api::{ApiCredentials, ApiError, HttpMessagesApi};
-use sendblue_webhooks::reconcile::{ReconcileError, Reconciler, Summary, Walk};
+use sendblue_webhooks::reconcile::messages_api::{
+    ApiCredentials, ApiError, HttpMessagesApi, MessagesApi,
+};
+use sendblue_webhooks::reconcile::{walked_lists, ReconcileError, Reconciler, Summary, Walk};
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
@@ -30,17 +32,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let config = connect(&api)?.get().await?;
             out.config(if show_secrets { config } else { config.masked() });
         }
-        Command::Register { change, secret_env } => {
-            let (api, base) = prepare(&change).await?;
+        Command::Register { change, secret_env, sendblue_numbers } => {
+            let api = connect(&change.api)?;
+            let (base, outputs) = locate(&change.target).await?;
             let secret = variable(&secret_env, "the secret to register")?;
+            let lines = match (sendblue_numbers, outputs) {
+                (Some(Lines(lines)), _) => lines,
+                (None, Some(outputs)) => outputs.sendblue_numbers()?,
+                (None, None) => Vec::new(),
+            };
             let current = api.get().await?;
-            let plan = plan::register(&current, &base, &change.types.selected(), &secret)?;
-            apply(&api, &plan, change.dry_run, &out).await?;
+            let types = change.types.selected();
+            let plan = plan::register(&current, &base, &types, &secret, &lines)?;
+            apply(&api, &current, &plan, change.dry_run, &out).await?;
         }
         Command::Unregister { change } => {
             let (api, base) = prepare(&change).await?;
-            let plan = plan::unregister(&api.get().await?, &base, &change.types.selected());
-            apply(&api, &plan, change.dry_run, &out).await?;
+            let current = api.get().await?;
+            let plan = plan::unregister(&current, &base, &change.types.selected());
+            apply(&api, &current, &plan, change.dry_run, &out).await?;
         }
         Command::RotateSecret { change, new_secret_env } => {
             let (api, base) = prepare(&change).await?;
@@ -60,8 +70,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             out.callback_url(url.as_deref(), new_token.then_some(token.as_str()));
         }
         Command::Reconcile { api, target, since, until, dry_run } => {
-            let summary = reconcile(&api, &target, since, until, dry_run).await?;
-            out.reconciled(&summary, dry_run);
+            let summaries = reconcile(&api, &target, since, until, dry_run).await?;
+            out.reconciled(&summaries, dry_run);
         }
         Command::Doctor { api, target, token_env } => {
             let findings = doctor(&api, &target, &token_env).await?;
@@ -237,7 +247,7 @@ async fn reconcile(
     since_ms: u64,
     until_ms: Option<u64>,
     dry_run: bool,
-) -> Result<Summary, CliError> {
+) -> Result<Vec<(String, Summary)>, CliError> {
     let share_percent = sendblue_webhooks::reconcile::config::DEFAULT_API_SHARE_PERCENT;
     let messages = HttpMessagesApi::new(&api.api_base, api_keys()?, share_percent)
         .map_err(|e| CliError::Input(e.to_string()))?;
@@ -254,48 +264,61 @@ async fn reconcile(
         aws_sdk_dynamodb::Client::new(&aws),
         outputs.required(DEDUP_TABLE_OUTPUT)?,
     );
-    let reconciler = Reconciler {
-        store: &store,
-        api: &messages,
-        walk: Walk::backfill(since_ms, until_ms, dry_run),
-        dedup_ttl_seconds,
-    };
-    // A backfill runs to its end. What it accepts, the stack's `forward` function puts on the
-    // bus from the table's stream.
-    let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    let summary = reconciler.run(far).await.map_err(|failed| match failed.error {
-        ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
-            status,
-            message: "the messages API refused the request".into(),
-            hint:
-                "run it again: what was recovered stays recovered, and nothing is forwarded twice",
-        },
-        ReconcileError::Api(other) => {
-            CliError::Network { host: api.api_base.clone(), reason: other.to_string() }
+    // The lists the stack's reconcile function walks: messages (of the stack's lines, when its
+    // SendblueNumbers output names some), then contacts.
+    let mut summaries = Vec::new();
+    for list in walked_lists(messages, &outputs.sendblue_numbers()?) {
+        let reconciler = Reconciler {
+            store: &store,
+            api: &list,
+            walk: Walk::backfill(since_ms, until_ms, dry_run),
+            dedup_ttl_seconds,
+        };
+        // A backfill runs to its end. What it accepts, the stack's `forward` function puts on
+        // the bus from the table's stream.
+        let far = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+        let summary = reconciler.run(far).await.map_err(|failed| match failed.error {
+            ReconcileError::Api(ApiError::Status { status }) => CliError::Api {
+                status,
+                message: format!("the {} list refused the request", list.watermark()),
+                hint: "run it again: what was recovered stays recovered, and nothing is \
+                       forwarded twice",
+            },
+            ReconcileError::Api(other) => {
+                CliError::Network { host: api.api_base.clone(), reason: other.to_string() }
+            }
+            other => CliError::Stack(other.to_string()),
+        })?;
+        if summary.skipped {
+            return Err(CliError::Stack(format!(
+                "another reconciliation walk (the stack's scheduled run, or another backfill) \
+                 holds the lease: both would share the API's rate limit. Try again within {} \
+                 minutes, or disable the schedule (ReconcileSchedule=DISABLED) for a long \
+                 backfill",
+                sendblue_webhooks::reconcile::LEASE_MS / 60_000
+            )));
         }
-        other => CliError::Stack(other.to_string()),
-    })?;
-    if summary.skipped {
-        return Err(CliError::Stack(format!(
-            "another reconciliation walk (the stack's scheduled run, or another backfill) holds \
-             the lease: both would share the messages API's rate limit. Try again within {} \
-             minutes, or disable the schedule (ReconcileSchedule=DISABLED) for a long backfill",
-            sendblue_webhooks::reconcile::LEASE_MS / 60_000
-        )));
+        summaries.push((list.watermark().to_owned(), summary));
     }
-    Ok(summary)
+    Ok(summaries)
 }
 
 /// Makes a register/unregister plan's changes (additions before removals, so a type is never
 /// left without this stack's URL), then reads the configuration back.
 async fn apply(
     api: &ManagementApi,
+    planned_on: &WebhookConfig,
     plan: &Plan,
     dry_run: bool,
     out: &Output,
 ) -> Result<(), CliError> {
     out.plan(plan, dry_run);
     if dry_run || plan.is_noop() {
+        return Ok(());
+    }
+    if plan.rewrites_entries() {
+        put_whole(api, planned_on, plan, out).await?;
+        out.done("changes made; configuration read back and verified");
         return Ok(());
     }
     for (type_name, changes) in plan.by_type(Action::Add) {
@@ -314,7 +337,7 @@ async fn apply(
     }
     let read_back = api.get().await?;
     let expected = allow_dropped_secrets(plan.expected.clone(), &read_back, out);
-    judge(&read_back, &expected, Compare::UrlAndSecret)?;
+    judge(&read_back, &expected, Compare::Target)?;
     out.done("changes made; configuration read back and verified");
     Ok(())
 }
@@ -390,11 +413,27 @@ async fn rotate_secret(
     if dry_run || plan.is_noop() {
         return Ok(());
     }
+    put_whole(api, &planned_on, &plan, out).await?;
+    out.done(
+        "Sendblue now sends the new secret; configuration read back and verified.\n\
+         Next: deploy with SendblueWebhookSecrets=<new> alone to stop accepting the old one.",
+    );
+    Ok(())
+}
+
+/// Writes a plan that changes entries, not only lists (a new secret, other lines), with one
+/// PUT of the whole configuration, then reads it back: every entry must be as planned.
+async fn put_whole(
+    api: &ManagementApi,
+    planned_on: &WebhookConfig,
+    plan: &Plan,
+    out: &Output,
+) -> Result<(), CliError> {
     // The PUT replaces the whole configuration: a webhook someone added since it was read
     // would be deleted. Read it again right before, and write only over what was planned on.
-    if api.get().await? != planned_on {
+    if api.get().await? != *planned_on {
         return Err(CliError::Mismatch(
-            "Sendblue's configuration changed while the rotation was being planned; nothing was \
+            "Sendblue's configuration changed while the change was being planned; nothing was \
              changed. Run the command again."
                 .into(),
         ));
@@ -422,10 +461,6 @@ async fn rotate_secret(
         }
         verify(api, &expected, Compare::WholeEntry).await?;
     }
-    out.done(
-        "Sendblue now sends the new secret; configuration read back and verified.\n\
-         Next: deploy with SendblueWebhookSecrets=<new> alone to stop accepting the old one.",
-    );
     Ok(())
 }
 
@@ -477,9 +512,14 @@ impl Output {
                 Action::Remove => "remove",
                 Action::Keep => "unchanged",
                 Action::SetSecret => "new secret",
+                Action::SetLines => "new lines",
             };
             let secret = if change.with_secret { "with secret" } else { "URL only" };
-            println!("{:<17} {action:<10} {}  ({secret})", change.type_name, change.url);
+            let lines = match change.lines.as_slice() {
+                [] => String::new(),
+                lines => format!(", for {}", lines.join(", ")),
+            };
+            println!("{:<17} {action:<10} {}  ({secret}{lines})", change.type_name, change.url);
         }
         for warning in &plan.warnings {
             self.warn(warning);
@@ -519,23 +559,30 @@ impl Output {
         println!("attempt {}: {answer} ({} ms)", attempt.attempt, attempt.duration_ms);
     }
 
-    fn reconciled(&self, summary: &Summary, dry_run: bool) {
-        if let (Some(from), Some(to)) = (&summary.uncovered_from, &summary.uncovered_to) {
-            self.warn(&format!(
-                "{from} to {to} lies before the dedup window and cannot be recovered: the walk \
-                 started at {to} (events of that span would be forwarded a second time)"
-            ));
+    /// One block per list walked (`messages`, or one per line, and `contacts`).
+    fn reconciled(&self, summaries: &[(String, Summary)], dry_run: bool) {
+        for (_, summary) in summaries {
+            if let (Some(from), Some(to)) = (&summary.uncovered_from, &summary.uncovered_to) {
+                self.warn(&format!(
+                    "{from} to {to} lies before the dedup window and cannot be recovered: the \
+                     walk started at {to} (events of that span would be forwarded a second time)"
+                ));
+            }
         }
         if self.json {
-            return println!("{}", json!({ "dry_run": dry_run, "summary": summary }));
+            let lists: serde_json::Map<_, _> =
+                summaries.iter().map(|(list, summary)| (list.clone(), json!(summary))).collect();
+            return println!("{}", json!({ "dry_run": dry_run, "lists": lists }));
         }
         let verb = if dry_run { "would recover" } else { "recovered" };
-        println!(
-            "{} records read in {} pages: {verb} {}, already accepted {}",
-            summary.records, summary.pages, summary.recovered, summary.duplicates
-        );
-        for (type_name, count) in &summary.by_type {
-            println!("  {type_name:<10} {count}");
+        for (list, summary) in summaries {
+            println!(
+                "{list}: {} records read in {} pages: {verb} {}, already accepted {}",
+                summary.records, summary.pages, summary.recovered, summary.duplicates
+            );
+            for (type_name, count) in &summary.by_type {
+                println!("  {type_name:<15} {count}");
+            }
         }
         if dry_run {
             println!("dry run: nothing written");

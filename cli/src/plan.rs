@@ -17,6 +17,9 @@ pub struct Change {
     pub action: Action,
     pub url: String,
     pub with_secret: bool,
+    /// The lines a receive webhook is limited to (none: every line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,6 +33,8 @@ pub enum Action {
     Keep,
     /// PUT: the same URL with the new secret.
     SetSecret,
+    /// PUT: the same URL and secret, for other lines.
+    SetLines,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +49,12 @@ pub struct Plan {
 impl Plan {
     pub fn is_noop(&self) -> bool {
         self.changes.iter().all(|c| c.action == Action::Keep)
+    }
+
+    /// Whether a change needs the whole configuration written (PUT): only an entry's fields,
+    /// not the list, change.
+    pub fn rewrites_entries(&self) -> bool {
+        self.changes.iter().any(|c| matches!(c.action, Action::SetSecret | Action::SetLines))
     }
 
     /// The changes of one action, grouped by type, in the order the types were selected.
@@ -71,20 +82,31 @@ fn check_readable(current: &WebhookConfig, types: &[WebhookType]) -> Result<(), 
     }
 }
 
-/// Exactly this stack's URL for every selected type (with the secret where the type takes one),
-/// no other URL of this stack, and nobody else's webhook touched.
+/// Exactly this stack's URL for every selected type (with the secret where the type takes one,
+/// and for receive, limited to `lines` when some are given: the stack's `SendblueNumbers`), no
+/// other URL of this stack, and nobody else's webhook touched.
 pub fn register(
     current: &WebhookConfig,
     base: &Endpoints,
     types: &[WebhookType],
     secret: &str,
+    lines: &[String],
 ) -> Result<Plan, CliError> {
     check_readable(current, types)?;
     let mut plan = Plan { changes: Vec::new(), warnings: Vec::new(), expected: current.clone() };
     for &webhook_type in types {
         let type_name = webhook_type.sendblue_name();
         let url = base.url_of(webhook_type).to_owned();
-        let wanted = Webhook::new(&url, Some(secret.to_owned()));
+        // Sendblue filters only inbound messages by line.
+        let lines = if webhook_type == WebhookType::Receive { lines } else { &[] };
+        let wanted = Webhook::new(&url, Some(secret.to_owned())).with_lines(lines);
+        let change = |action, with_secret| Change {
+            type_name,
+            action,
+            url: url.clone(),
+            with_secret,
+            lines: lines.to_vec(),
+        };
         let hooks = current.of(type_name);
         let ours: Vec<&Webhook> =
             hooks.iter().filter(|h| base.is_url_of(webhook_type, &h.url)).collect();
@@ -99,7 +121,7 @@ pub fn register(
                  account's globalSecret; `rotate-secret` gives it its own"
             ));
             plan.warnings.extend(global_secret_advice(current, secret));
-            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret: false });
+            plan.changes.push(change(Action::Keep, false));
         } else if ours.iter().any(|h| h.secret != wanted.secret) {
             return Err(CliError::Mismatch(format!(
                 "{type_name}: {url} is registered with another secret; \
@@ -107,7 +129,7 @@ pub fn register(
             )));
         } else if ours.is_empty() {
             plan.expected.by_type.entry(type_name.to_owned()).or_default().push(wanted);
-            plan.changes.push(Change { type_name, action: Action::Add, url, with_secret: true });
+            plan.changes.push(change(Action::Add, true));
         } else {
             if ours.len() > 1 {
                 plan.warnings.push(format!(
@@ -116,7 +138,16 @@ pub fn register(
                     ours.len()
                 ));
             }
-            plan.changes.push(Change { type_name, action: Action::Keep, url, with_secret: true });
+            let action = if ours.iter().all(|h| h.lines() == wanted.lines()) {
+                Action::Keep
+            } else {
+                let hooks = plan.expected.by_type.entry(type_name.to_owned()).or_default();
+                for hook in hooks.iter_mut().filter(|h| base.is_url_of(webhook_type, &h.url)) {
+                    *hook = hook.clone().with_lines(lines);
+                }
+                Action::SetLines
+            };
+            plan.changes.push(change(action, true));
         }
         remove_ours(&mut plan, current, base, webhook_type, |stale| {
             !base.is_url_of(webhook_type, stale)
@@ -172,6 +203,7 @@ fn remove_ours(
                 action: Action::Remove,
                 url: hook.url.clone(),
                 with_secret: hook.secret.is_some(),
+                lines: Vec::new(),
             });
         }
     }
@@ -206,7 +238,7 @@ pub fn rotate(
             hook.secret = Some(new_secret.to_owned());
         }
         let action = if already { Action::Keep } else { Action::SetSecret };
-        plan.changes.push(Change { type_name, action, url, with_secret: true });
+        plan.changes.push(Change { type_name, action, url, with_secret: true, lines: Vec::new() });
     }
     Ok(plan)
 }
@@ -235,7 +267,7 @@ mod tests {
             "globalSecret": "s"
         }));
         let types = [WebhookType::Receive, WebhookType::Outbound, WebhookType::ContactCreated];
-        let plan = register(&current, &base, &types, "s").unwrap();
+        let plan = register(&current, &base, &types, "s", &[]).unwrap();
         assert_eq!(
             actions(&plan),
             [
@@ -257,8 +289,44 @@ mod tests {
             Vec::<String>::new()
         );
 
-        let again = register(&plan.expected, &base, &types, "s").unwrap();
+        let again = register(&plan.expected, &base, &types, "s", &[]).unwrap();
         assert!(again.is_noop(), "{:?}", again.changes);
+    }
+
+    #[test]
+    fn lines_limit_only_our_receive_webhook_and_changing_them_is_a_rewrite_of_that_entry() {
+        let base = Endpoints::from_api_base(API).unwrap();
+        let theirs =
+            json!({"url": "https://crm.example/hook", "sendblue_numbers": ["+15559999999"]});
+        let current = config(json!({"receive": [theirs.clone()]}));
+        let (ours, also) = ("+15550000001".to_owned(), "+15550000002".to_owned());
+        let types = [WebhookType::Receive, WebhookType::Outbound];
+        let plan = register(&current, &base, &types, "s", std::slice::from_ref(&ours)).unwrap();
+        assert_eq!(actions(&plan)[0], ("receive", Action::Add, format!("{API}/receive").as_str()));
+        let expected = config(json!({
+            "receive": [theirs, {"url": format!("{API}/receive"), "secret": "s", "sendblue_numbers": [ours]}],
+            "outbound": [{"url": format!("{API}/outbound"), "secret": "s"}],
+        }));
+        let whole = crate::webhooks::Compare::WholeEntry;
+        assert_eq!(plan.expected.differences_from(&expected, whole), Vec::<String>::new());
+        assert!(!plan.rewrites_entries(), "added with POST");
+
+        let lines = [ours.clone(), also.clone()];
+        let moved = register(&plan.expected, &base, &types, "s", &lines).unwrap();
+        assert_eq!(
+            actions(&moved),
+            [
+                ("receive", Action::SetLines, format!("{API}/receive").as_str()),
+                ("outbound", Action::Keep, &format!("{API}/outbound")),
+            ]
+        );
+        assert!(moved.rewrites_entries());
+        assert_eq!(moved.expected.of("receive")[1].lines(), [ours.as_str(), also.as_str()]);
+        assert_eq!(moved.expected.of("receive")[0].lines(), ["+15559999999"], "theirs untouched");
+        let every_line = register(&moved.expected, &base, &types, "s", &[]).unwrap();
+        assert_eq!(every_line.changes[0].action, Action::SetLines, "back to every line");
+        assert!(every_line.expected.of("receive")[1].lines().is_empty());
+        assert!(register(&moved.expected, &base, &types, "s", &lines).unwrap().is_noop());
     }
 
     #[test]
@@ -267,7 +335,7 @@ mod tests {
         let url = format!("{API}/contact-created");
         let current = config(json!({"contact_created": [url.clone()], "globalSecret": "g"}));
         let types = [WebhookType::ContactCreated];
-        let plan = register(&current, &base, &types, "s").unwrap();
+        let plan = register(&current, &base, &types, "s", &[]).unwrap();
         assert_eq!(actions(&plan), [("contact_created", Action::Keep, url.as_str())]);
         assert!(plan.is_noop(), "never POSTed a second time");
         assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
@@ -275,7 +343,7 @@ mod tests {
         assert!(plan.warnings[1].contains("ContactCreatedSecrets"), "{:?}", plan.warnings);
         let global_is_the_secret =
             config(json!({"contact_created": [url.clone()], "globalSecret": "s"}));
-        let plan = register(&global_is_the_secret, &base, &types, "s").unwrap();
+        let plan = register(&global_is_the_secret, &base, &types, "s", &[]).unwrap();
         assert_eq!(plan.warnings.len(), 1, "nothing refused: {:?}", plan.warnings);
 
         let rotated = rotate(&current, &base, &types, "s").unwrap();
@@ -288,7 +356,7 @@ mod tests {
         let base = Endpoints::from_api_base(API).unwrap();
         let current =
             config(json!({"receive": [{"url": format!("{API}/receive"), "secret": "old"}]}));
-        let error = register(&current, &base, &[WebhookType::Receive], "new").unwrap_err();
+        let error = register(&current, &base, &[WebhookType::Receive], "new", &[]).unwrap_err();
         assert!(matches!(&error, CliError::Mismatch(m) if m.contains("rotate-secret")), "{error}");
         assert!(!error.to_string().contains("old"));
     }
@@ -344,7 +412,7 @@ mod tests {
                 format!("{ours}/old-receive")
             ]
         }));
-        let plan = register(&current, &base, &[WebhookType::Receive], "s").unwrap_err();
+        let plan = register(&current, &base, &[WebhookType::Receive], "s", &[]).unwrap_err();
         assert!(matches!(plan, CliError::Mismatch(_)), "a bare URL has another secret: {plan}");
         let plan = unregister(&current, &base, &[WebhookType::Receive]);
         assert_eq!(

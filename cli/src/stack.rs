@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aws_config::BehaviorVersion;
+use sendblue_webhooks::reconcile::config::parse_sendblue_numbers;
 use sendblue_webhooks::WebhookType;
 use serde::Deserialize;
 
@@ -21,6 +22,8 @@ pub const DEDUP_TTL_SECONDS_OUTPUT: &str = "DedupTtlSeconds";
 /// The outputs `doctor` reads CloudWatch by (absent from a stack deployed without SAM).
 pub const ALARM_NAMES_OUTPUT: &str = "AlarmNames";
 pub const METRICS_NAMESPACE_OUTPUT: &str = "MetricsNamespace";
+/// The output naming the lines the receive webhook is registered for (absent: every line).
+pub const SENDBLUE_NUMBERS_OUTPUT: &str = "SendblueNumbers";
 
 /// The parameter listing the secrets the receiver of `webhook_type` accepts, and, for
 /// `contact_created`, the list it falls back to when that one is empty.
@@ -335,6 +338,15 @@ impl StackOutputs {
     }
 
     /// One output, if the stack has it.
+    /// The lines the stack limits its receive webhook to (`SendblueNumbers`; absent: every
+    /// line).
+    pub fn sendblue_numbers(&self) -> Result<Vec<String>, CliError> {
+        let listed = self.get(SENDBLUE_NUMBERS_OUTPUT).unwrap_or_default();
+        parse_sendblue_numbers(listed).map_err(|e| {
+            CliError::Input(format!("{}: {SENDBLUE_NUMBERS_OUTPUT}: {e}", self.source))
+        })
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str)
     }

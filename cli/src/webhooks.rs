@@ -10,7 +10,7 @@ use sendblue_webhooks::WebhookType;
 use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// What is shown instead of a secret unless `--show-secrets` is given.
 pub const MASK: &str = "****";
@@ -34,17 +34,36 @@ impl Webhook {
         Self { secret: self.secret.as_ref().map(|_| MASK.to_owned()), ..self.clone() }
     }
 
-    /// Whether both send to the same URL with the same secret (other fields aside).
+    /// Whether both send to the same URL with the same secret (other fields, lines too, aside).
     pub fn same_target(&self, other: &Webhook) -> bool {
         self.url == other.url && self.secret == other.secret
     }
+
+    /// The Sendblue lines a receive webhook is limited to (`sendblue_numbers`, in order); none:
+    /// every line of the account.
+    pub fn lines(&self) -> Vec<&str> {
+        let listed = self.extra.get(SENDBLUE_NUMBERS).and_then(Value::as_array);
+        listed.into_iter().flatten().filter_map(Value::as_str).collect()
+    }
+
+    /// The same webhook limited to `lines` (every line when empty).
+    pub fn with_lines(mut self, lines: &[String]) -> Self {
+        match lines {
+            [] => self.extra.remove(SENDBLUE_NUMBERS),
+            lines => self.extra.insert(SENDBLUE_NUMBERS.into(), json!(lines)),
+        };
+        self
+    }
 }
+
+/// The field of a receive webhook that limits it to some of the account's lines.
+const SENDBLUE_NUMBERS: &str = "sendblue_numbers";
 
 /// How two configurations are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compare {
-    /// By URL and secret: what `register` writes, leaving Sendblue free to add fields.
-    UrlAndSecret,
+    /// By URL, secret and lines: what `register` writes, leaving Sendblue free to add fields.
+    Target,
     /// Every field of every entry, and the members that are not lists of webhooks: what a
     /// PUT of the whole configuration must give back.
     WholeEntry,
@@ -215,7 +234,7 @@ impl WebhookConfig {
             self.by_type.keys().chain(expected.by_type.keys()).collect();
         let key = |w: &Webhook| {
             let extra = match compare {
-                Compare::UrlAndSecret => String::new(),
+                Compare::Target => Value::from(w.lines()).to_string(),
                 Compare::WholeEntry => Value::Object(w.extra.clone()).to_string(),
             };
             (w.url.clone(), w.secret.clone(), extra)
@@ -254,11 +273,14 @@ impl WebhookConfig {
     }
 }
 
-fn secret_note(hook: &Webhook) -> &'static str {
-    if hook.secret.is_some() {
-        " (with a secret)"
-    } else {
-        ""
+/// What a difference says of a webhook besides its URL: whether it has a secret (never which),
+/// and the lines it is limited to.
+fn secret_note(hook: &Webhook) -> String {
+    match (hook.secret.is_some(), hook.lines().as_slice()) {
+        (false, []) => String::new(),
+        (true, []) => " (with a secret)".to_owned(),
+        (false, lines) => format!(" (for {})", lines.join(", ")),
+        (true, lines) => format!(" (with a secret, for {})", lines.join(", ")),
     }
 }
 
@@ -301,7 +323,7 @@ mod tests {
         let mut changed = config.clone();
         changed.other.insert("secret".into(), json!("other"));
         assert_eq!(changed.differences_from(&config, Compare::WholeEntry), ["secret differs"]);
-        assert!(changed.differences_from(&config, Compare::UrlAndSecret).is_empty());
+        assert!(changed.differences_from(&config, Compare::Target).is_empty());
     }
 
     #[test]
@@ -315,18 +337,37 @@ mod tests {
     #[test]
     fn whole_entries_differ_where_urls_and_secrets_do_not() {
         let read = |v: Value| serde_json::from_value::<WebhookConfig>(v).unwrap();
-        let with_numbers = read(
-            json!({"receive": [{"url": "https://a", "secret": "s", "sendblue_numbers": ["+1"]}]}),
-        );
+        let with_label =
+            read(json!({"receive": [{"url": "https://a", "secret": "s", "label": "crm"}]}));
         let without = read(json!({"receive": [{"url": "https://a", "secret": "s"}]}));
-        assert!(without.differences_from(&with_numbers, Compare::UrlAndSecret).is_empty());
+        assert!(without.differences_from(&with_label, Compare::Target).is_empty());
         assert_eq!(
-            without.differences_from(&with_numbers, Compare::WholeEntry),
+            without.differences_from(&with_label, Compare::WholeEntry),
             [
                 "receive: https://a is missing (with a secret)",
                 "receive: https://a is unexpected (with a secret)"
             ]
         );
+    }
+
+    #[test]
+    fn lines_are_part_of_the_target() {
+        let read = |v: Value| serde_json::from_value::<WebhookConfig>(v).unwrap();
+        let one_line = read(
+            json!({"receive": [{"url": "https://a", "secret": "s", "sendblue_numbers": ["+1"]}]}),
+        );
+        let every_line = read(json!({"receive": [{"url": "https://a", "secret": "s"}]}));
+        assert_eq!(one_line.of("receive")[0].lines(), ["+1"]);
+        assert_eq!(
+            every_line.differences_from(&one_line, Compare::Target),
+            [
+                "receive: https://a is missing (with a secret, for +1)",
+                "receive: https://a is unexpected (with a secret)"
+            ]
+        );
+        let limited = every_line.of("receive")[0].clone().with_lines(&["+1".to_owned()]);
+        assert_eq!(limited, one_line.of("receive")[0]);
+        assert_eq!(limited.with_lines(&[]), every_line.of("receive")[0]);
     }
 
     #[test]
@@ -348,9 +389,9 @@ mod tests {
         let b = read(
             json!({"receive": [{"url": "https://b", "secret": "s1"}, "https://a"], "outbound": []}),
         );
-        assert!(a.differences_from(&b, Compare::UrlAndSecret).is_empty());
+        assert!(a.differences_from(&b, Compare::Target).is_empty());
         let c = read(json!({"receive": [{"url": "https://b", "secret": "s2"}]}));
-        let differences = c.differences_from(&a, Compare::UrlAndSecret);
+        let differences = c.differences_from(&a, Compare::Target);
         assert_eq!(
             differences,
             [

@@ -1,7 +1,8 @@
 //! A fake of Sendblue's list APIs on loopback, for reconciliation's tests. Contacts
 //! (`GET /api/v2/contacts`): `created_at_gte`, `order_by=created_at` ascending, `limit` up to
 //! 1,000 and `offset` up to 10,000, a bare JSON array. Messages (`GET /api/v2/messages`): the API-key headers, `updated_at_gte` / `updated_at_lte`, `order_by=updatedAt` ascending,
-//! `limit` and `offset`, `{"status","data","pagination":{"hasMore",...}}` answers, and scripted
+//! `limit` and `offset`, `sendblue_number` (one line's messages),
+//! `{"status","data","pagination":{"hasMore",...}}` answers, and scripted
 //! trouble: 429 with `Retry-After`, 500 (now or after a given page), records that change while
 //! a run reads, and an API that ignores the sort and answers newest first.
 
@@ -107,9 +108,13 @@ pub fn record(handle: &str, is_outbound: bool, status: &str, updated_ms: u64) ->
         "from_number": "+15550001111",
         "number": "+15550001111",
         "to_number": "+15552223333",
+        "sendblue_number": LINE,
         "service": "iMessage",
     })
 }
+
+/// The Sendblue line `record` puts its messages on.
+pub const LINE: &str = "+15550001111";
 
 /// A contact as the contacts API lists it, created at `created_ms`.
 pub fn contact(contact_id: &str, created_ms: u64) -> Value {
@@ -210,8 +215,14 @@ async fn messages(
         return refused;
     }
     let fields = ("updatedAt", "date_updated", "updated_at_gte", "updated_at_lte");
+    let on_line: Vec<Value> = match query.get("sendblue_number") {
+        Some(line) => {
+            account.records.iter().filter(|r| r["sendblue_number"] == *line).cloned().collect()
+        }
+        None => account.records.clone(),
+    };
     let Listed { page, total, limit, offset } =
-        list(&account.records, &query, fields, account.newest_first);
+        list(&on_line, &query, fields, account.newest_first);
     let has_more = offset + page.len() < total;
     account.pages_answered += 1;
     let answered = account.pages_answered;

@@ -2,7 +2,9 @@
 //! DynamoDB Local and moto. A dry run counts by type and writes nothing; a run forwards what
 //! the webhooks missed, once.
 
-use sendblue_testkit::messages_api::{record, FakeMessagesApi, API_KEY_ID, API_SECRET_KEY};
+use sendblue_testkit::messages_api::{
+    contact, record, FakeMessagesApi, API_KEY_ID, API_SECRET_KEY, LINE,
+};
 use sendblue_testkit::{now_ms, Emulators};
 
 use crate::support::cli;
@@ -19,7 +21,11 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
         record("cli-in-2", false, "RECEIVED", start + 1_000),
         record("cli-out-1", true, "DELIVERED", start + 2_000),
     ];
+    let mut theirs = record("cli-theirs", false, "RECEIVED", start + 3_000);
+    theirs["sendblue_number"] = serde_json::json!("+15559999999");
+    let records = [records, vec![theirs]].concat();
     let fake = FakeMessagesApi::start(records).await;
+    fake.account().contacts = vec![contact("cli-contact", start + 4_000)];
     let (dynamodb, moto) = (
         std::env::var("SENDBLUE_TEST_DYNAMODB_ENDPOINT").unwrap(),
         std::env::var("SENDBLUE_TEST_MOTO_ENDPOINT").unwrap(),
@@ -42,6 +48,7 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
         {"OutputKey": "EventBusName", "OutputValue": bus},
         {"OutputKey": "EventSource", "OutputValue": "acme.sendblue"},
         {"OutputKey": "DedupTtlSeconds", "OutputValue": "86400"},
+        {"OutputKey": "SendblueNumbers", "OutputValue": LINE},
     ]);
     std::fs::write(&outputs, listed.to_string()).unwrap();
     let outputs = outputs.to_str().unwrap().to_owned();
@@ -56,19 +63,21 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
 
     let dry = run(args(&["--dry-run"])).await;
     assert_eq!(dry.code, 0, "{dry:?}");
-    assert!(dry.stdout.contains("would recover 3"), "{}", dry.stdout);
-    assert!(
-        dry.stdout.contains("outbound   1") && dry.stdout.contains("receive    2"),
-        "{}",
-        dry.stdout
-    );
+    // The stack's line only (not the other team's message), then the contacts.
+    let line = format!("messages#{LINE}: 3 records read in 1 pages: would recover 3");
+    assert!(dry.stdout.contains(&line), "{}", dry.stdout);
+    assert!(dry.stdout.contains("contacts: 1 records read in 1 pages: would recover 1"));
+    for count in ["outbound        1", "receive         2", "contact_created 1"] {
+        assert!(dry.stdout.contains(count), "{count}: {}", dry.stdout);
+    }
     assert!(aws.scan(&table).await.is_empty(), "a dry run writes nothing");
     assert!(aws.drain(&queue).await.is_empty(), "and forwards nothing");
 
     let real = run(args(&["--json"])).await;
     assert_eq!(real.code, 0, "{real:?}");
     let summary: serde_json::Value = serde_json::from_str(&real.stdout).unwrap();
-    assert_eq!(summary["summary"]["recovered"], 3);
+    assert_eq!(summary["lists"][format!("messages#{LINE}")]["recovered"], 3);
+    assert_eq!(summary["lists"]["contacts"]["recovered"], 1);
     assert!(aws.drain(&queue).await.is_empty(), "reconcile accepts; the stack's forward forwards");
     // The stack's forward function, configured with the stack's EventSource.
     let forwarder = sendblue_webhooks::forward::Forwarder {
@@ -76,9 +85,9 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
         ..aws.forwarder(&table, &bus)
     };
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
-    assert_eq!(forwarder.sweep(0, far).await.unwrap().forward.forwarded, 3);
+    assert_eq!(forwarder.sweep(0, far).await.unwrap().forward.forwarded, 4);
     let delivered = aws.drain(&queue).await;
-    assert_eq!(delivered.len(), 3);
+    assert_eq!(delivered.len(), 4);
     assert!(delivered.iter().all(|e| e.detail["metadata"]["origin"] == "reconciliation"));
     assert!(delivered.iter().all(|e| e.source == "acme.sendblue"));
     assert!(
@@ -91,4 +100,5 @@ async fn a_dry_run_counts_by_type_and_writes_nothing_then_a_run_recovers_once() 
 
     let again = run(args(&["--dry-run"])).await;
     assert!(again.stdout.contains("would recover 0, already accepted 3"), "{}", again.stdout);
+    assert!(again.stdout.contains("would recover 0, already accepted 1"), "{}", again.stdout);
 }

@@ -477,7 +477,7 @@ async fn rotate_secret_aborts_when_the_configuration_changes_before_the_put() {
     })
     .await;
     assert_eq!(run.code, 6, "{run:?}");
-    assert!(run.stderr.contains("changed while the rotation was being planned"), "{}", run.stderr);
+    assert!(run.stderr.contains("changed while the change was being planned"), "{}", run.stderr);
     let account = sendblue.account();
     assert_eq!(account.writes(), Vec::<&str>::new(), "no PUT over their new webhook");
     assert_eq!(
@@ -562,4 +562,49 @@ async fn no_command_follows_a_redirect_with_the_api_keys() {
         assert_eq!(run.code, 4, "a 307 is an answer, not a new destination: {run:?}");
     }
     assert!(elsewhere.account().requests.is_empty(), "the keys never reached the other host");
+}
+
+#[tokio::test]
+async fn on_a_shared_account_register_limits_our_receive_webhook_to_the_stacks_lines() {
+    let sendblue = FakeSendblue::start(busy_account()).await;
+    let api = api_env(&sendblue.api_base());
+    let env = with(&api, &[("SENDBLUE_WEBHOOK_SECRET", SECRET)]);
+    let outputs = json!([
+        {"OutputKey": "ApiBaseUrl", "OutputValue": STACK},
+        {"OutputKey": "SendblueNumbers", "OutputValue": "+15550000001"},
+    ]);
+    let outputs = scratch_file("outputs-with-lines.json", &outputs.to_string());
+    let entry = |type_name: &str, url: &str| -> Value {
+        let account = sendblue.account();
+        account.webhooks[type_name].iter().find(|e| e["url"] == url).cloned().unwrap()
+    };
+
+    let run = cli(&["register", "--stack-outputs", &outputs], &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("(with secret, for +15550000001)"), "{}", run.stdout);
+    assert_eq!(entry("receive", &ours("receive"))["sendblue_numbers"], json!(["+15550000001"]));
+    assert_eq!(entry("outbound", &ours("outbound")).get("sendblue_numbers"), None, "receive only");
+    assert!(sendblue.account().writes().iter().all(|w| w.starts_with("POST ")));
+
+    let numbers = "+15550000001,+15550000002";
+    let two_lines = ["register", "--stack-outputs", &outputs, "--sendblue-numbers", numbers];
+    let run = cli(&two_lines, &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("new lines"), "{}", run.stdout);
+    assert_eq!(sendblue.account().writes().last(), Some(&"PUT"), "an entry changed: one PUT");
+    let receive = entry("receive", &ours("receive"));
+    assert_eq!(receive["sendblue_numbers"], json!(["+15550000001", "+15550000002"]));
+    assert_eq!(receive["secret"].as_str(), Some(SECRET));
+    assert_eq!(
+        sendblue.account().entries("receive")[0],
+        ("https://crm.example.com/hooks/sendblue".into(), Some("their-secret".into())),
+        "theirs untouched"
+    );
+    let again = cli(&two_lines, &env).await;
+    assert!(again.stdout.contains("nothing to change"), "{again:?}");
+
+    let run =
+        cli(&["register", "--url-base", STACK, "--sendblue-numbers", "5550000001"], &env).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("E.164"), "{}", run.stderr);
 }

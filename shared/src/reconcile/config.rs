@@ -12,6 +12,7 @@ pub const RECONCILE_OVERLAP_SECONDS: &str = "RECONCILE_OVERLAP_SECONDS";
 pub const RECONCILE_PAGE_LIMIT: &str = "RECONCILE_PAGE_LIMIT";
 pub const RECONCILE_SETTLE_SECONDS: &str = "RECONCILE_SETTLE_SECONDS";
 pub const RECONCILE_API_SHARE_PERCENT: &str = "RECONCILE_API_SHARE_PERCENT";
+pub const SENDBLUE_NUMBERS: &str = "SENDBLUE_NUMBERS";
 
 pub const DEFAULT_API_BASE: &str = "https://api.sendblue.co";
 pub const DEFAULT_LOOKBACK_SECONDS: u64 = 3600;
@@ -45,6 +46,30 @@ pub struct ReconcileConfig {
     pub page_limit: usize,
     pub settle_seconds: u64,
     pub api_share_percent: u64,
+    /// This stack's Sendblue lines (E.164); empty: every line of the account. On an account
+    /// that other teams share, the messages walk reads only these lines' messages, as the
+    /// receive webhook (registered with the same list) brings only theirs.
+    pub sendblue_numbers: Vec<String>,
+}
+
+/// A list of Sendblue line numbers, separated by commas or spaces: each one in E.164 (`+`, then
+/// 7 to 15 digits, the first not 0), no repeats. Empty text is the empty list (every line).
+pub fn parse_sendblue_numbers(text: &str) -> Result<Vec<String>, String> {
+    let mut numbers: Vec<String> = Vec::new();
+    for number in text.split([',', ' ', '\n', '\t']).filter(|n| !n.is_empty()) {
+        let digits = number.strip_prefix('+').unwrap_or("");
+        let e164 = (7..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !e164 {
+            return Err(format!("{number:?} is not a phone number in E.164 (like +15551234567)"));
+        }
+        if numbers.iter().any(|n| n == number) {
+            return Err(format!("{number} is listed twice"));
+        }
+        numbers.push(number.to_owned());
+    }
+    Ok(numbers)
 }
 
 impl ReconcileConfig {
@@ -79,7 +104,11 @@ impl ReconcileConfig {
                 ),
             ));
         }
+        let sendblue_numbers =
+            parse_sendblue_numbers(&vars.get(SENDBLUE_NUMBERS).unwrap_or_default())
+                .map_err(|e| invalid(SENDBLUE_NUMBERS, &e))?;
         Ok(Self {
+            sendblue_numbers,
             table_name: vars.table_name()?,
             dedup_ttl_seconds,
             metrics_namespace: vars.metrics_namespace()?,
@@ -142,6 +171,21 @@ mod tests {
             ConfigError::Missing(SENDBLUE_API_KEY_ID),
             "no credentials at all"
         );
+    }
+
+    #[test]
+    fn sendblue_numbers_are_e164_and_none_means_every_line() {
+        assert!(read(&BASE).unwrap().sendblue_numbers.is_empty());
+        let mut vars = BASE.to_vec();
+        vars.push((SENDBLUE_NUMBERS, " +15551234567, +447700900123 "));
+        assert_eq!(read(&vars).unwrap().sendblue_numbers, ["+15551234567", "+447700900123"]);
+        for bad in ["15551234567", "+1555", "+1555123456789012", "+1555-123-4567", "+05551234567"] {
+            vars.pop();
+            vars.push((SENDBLUE_NUMBERS, bad));
+            let error = read(&vars).unwrap_err().to_string();
+            assert!(error.contains(SENDBLUE_NUMBERS) && error.contains("E.164"), "{bad}: {error}");
+        }
+        assert!(parse_sendblue_numbers("+15551234567 +15551234567").unwrap_err().contains("twice"));
     }
 
     #[test]

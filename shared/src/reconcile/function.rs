@@ -28,23 +28,26 @@ pub async fn run() -> Result<(), Error> {
         Credentials::Environment(credentials) => credentials.clone(),
         Credentials::Secret(secret_id) => read_secret(&aws, secret_id).await?,
     };
-    let list = |listing| {
+    let lists = walked_lists(
         HttpMessagesApi::of(
-            listing,
+            Listing::Messages,
             &config.api_base,
-            credentials.clone(),
+            credentials,
             config.api_share_percent,
-        )
-    };
-    let (messages, contacts) = (list(Listing::Messages)?, list(Listing::Contacts)?);
+        )?,
+        &config.sendblue_numbers,
+    );
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name);
     let walk = Walk::from_watermark(&config);
-    let reconcilers = [&messages, &contacts].map(|api| Reconciler {
-        store: &store,
-        api,
-        walk,
-        dedup_ttl_seconds: config.dedup_ttl_seconds,
-    });
+    let reconcilers: Vec<_> = lists
+        .iter()
+        .map(|api| Reconciler {
+            store: &store,
+            api,
+            walk,
+            dedup_ttl_seconds: config.dedup_ttl_seconds,
+        })
+        .collect();
     let (reconcilers, namespace) = (&reconcilers, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline_ms = event.context.deadline;
@@ -54,7 +57,7 @@ pub async fn run() -> Result<(), Error> {
         let mut answer = serde_json::Map::new();
         let mut first_failure = None;
         for reconciler in reconcilers {
-            let list = reconciler.api.listing().watermark();
+            let list = reconciler.api.watermark();
             let result = reconciler.run(stop_at).await;
             println!("{}", metrics_line(namespace, list, &result));
             match result {
@@ -84,6 +87,26 @@ pub async fn run() -> Result<(), Error> {
         Ok::<_, Error>(Value::Object(answer))
     }))
     .await
+}
+
+/// What a run walks, one after the other at one pace: the messages of every line, or of each
+/// of this stack's lines (`SENDBLUE_NUMBERS`), then the contacts. Sendblue does not filter
+/// `contact_created` deliveries by line and its contacts list takes no line, so contacts are
+/// walked account-wide whatever the lines, as their webhooks arrive.
+pub fn walked_lists(
+    messages: HttpMessagesApi,
+    sendblue_numbers: &[String],
+) -> Vec<HttpMessagesApi> {
+    let contacts = messages.sibling(Listing::Contacts, None);
+    let mut lists: Vec<_> = sendblue_numbers
+        .iter()
+        .map(|line| messages.sibling(Listing::Messages, Some(line)))
+        .collect();
+    if lists.is_empty() {
+        lists.push(messages);
+    }
+    lists.push(contacts);
+    lists
 }
 
 /// The API keys from Secrets Manager, read once at start-up.

@@ -3,6 +3,7 @@
 //! (`GET /api/v2/messages`, by update time, `{"data": [...], "pagination": {...}}`) and contacts
 //! (`GET /api/v2/contacts`, by creation time, a bare JSON array, offsets up to 10,000).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -155,6 +156,11 @@ pub trait MessagesApi: Send + Sync {
         Listing::Messages
     }
 
+    /// The name of the walk's watermark: the list's, or one line's of it (`on_line`).
+    fn watermark(&self) -> &str {
+        self.listing().watermark()
+    }
+
     fn page(
         &self,
         query: &PageQuery,
@@ -166,10 +172,15 @@ pub trait MessagesApi: Send + Sync {
 pub struct HttpMessagesApi {
     http: reqwest::Client,
     listing: Listing,
-    list_url: String,
+    api_base: String,
+    /// Only this Sendblue line's messages (`sendblue_number`), when set.
+    line: Option<String>,
+    watermark: String,
     credentials: ApiCredentials,
     request_interval: Duration,
-    last_request: Mutex<Option<Instant>>,
+    /// Shared by every list and line made from one `of` (`sibling`): a run's walks, one after
+    /// another, keep one pace together.
+    last_request: Arc<Mutex<Option<Instant>>>,
 }
 
 impl HttpMessagesApi {
@@ -195,15 +206,36 @@ impl HttpMessagesApi {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        let list_url = format!("{}{}", api_base.trim_end_matches('/'), listing.path());
         Ok(Self {
             http,
             listing,
-            list_url,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            line: None,
+            watermark: listing.watermark().to_owned(),
             credentials,
             request_interval: request_interval(share_percent),
-            last_request: Mutex::new(None),
+            last_request: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Another list of the same account, or only one line's messages (`line`, E.164: the
+    /// messages API filters by `sendblue_number`; a walk of its own, with its own watermark
+    /// `messages#<line>`), at the same pace as this one.
+    pub fn sibling(&self, listing: Listing, line: Option<&str>) -> Self {
+        let watermark = match line {
+            Some(line) => format!("{}#{line}", listing.watermark()),
+            None => listing.watermark().to_owned(),
+        };
+        Self {
+            http: self.http.clone(),
+            listing,
+            api_base: self.api_base.clone(),
+            line: line.map(str::to_owned),
+            watermark,
+            credentials: self.credentials.clone(),
+            request_interval: self.request_interval,
+            last_request: Arc::clone(&self.last_request),
+        }
     }
 
     /// Waits until the next request keeps the pace.
@@ -215,26 +247,32 @@ impl HttpMessagesApi {
         *last = Some(Instant::now());
     }
 
-    /// The page's URL. Times, numbers and fixed words: nothing here needs percent-encoding.
+    /// The page's URL. Times, numbers and fixed words: nothing here needs percent-encoding
+    /// but a line's `+`.
     fn url(&self, query: &PageQuery) -> String {
         let offset = query.offset.min(self.listing.max_offset());
         match self.listing {
             Listing::Messages => {
                 let mut url = format!(
-                    "{}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={offset}",
-                    self.list_url,
+                    "{}{}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={offset}",
+                    self.api_base,
+                    self.listing.path(),
                     iso_ms(query.updated_since_ms),
                     query.limit,
                 );
                 if let Some(until_ms) = query.updated_until_ms {
                     url += &format!("&updated_at_lte={}", iso_ms(until_ms));
                 }
+                if let Some(line) = &self.line {
+                    url += &format!("&sendblue_number={}", line.replace('+', "%2B"));
+                }
                 url
             }
             // No upper bound is documented: the walk stops at the first record past its end.
             Listing::Contacts => format!(
-                "{}?created_at_gte={}&order_by=created_at&order_direction=asc&limit={}&offset={offset}",
-                self.list_url,
+                "{}{}?created_at_gte={}&order_by=created_at&order_direction=asc&limit={}&offset={offset}",
+                self.api_base,
+                    self.listing.path(),
                 iso_ms(query.updated_since_ms),
                 query.limit,
             ),
@@ -255,6 +293,10 @@ impl HttpMessagesApi {
 impl MessagesApi for HttpMessagesApi {
     fn listing(&self) -> Listing {
         self.listing
+    }
+
+    fn watermark(&self) -> &str {
+        &self.watermark
     }
 
     async fn page(&self, query: &PageQuery) -> Result<Page, ApiError> {

@@ -35,7 +35,7 @@ use crate::dedup::{event_pk, AcceptOutcome, DedupStore, NewEvent, StoreError, Wa
 use crate::dedup_key;
 use crate::time::{iso_ms, now_ms, parse_iso_ms};
 use cursor::Cursor;
-pub use function::run;
+pub use function::{run, walked_lists};
 use messages_api::{ApiError, Listing, MessagesApi, PageQuery};
 
 /// The messages walk's watermark item (`reconcile#messages` in the table); the contacts walk
@@ -250,9 +250,9 @@ where
         self.store.try_lease(LEASE, owner, now_ms + LEASE_MS, now_ms).await
     }
 
-    /// The walk's watermark: one per list.
-    fn watermark(&self) -> &'static str {
-        self.api.listing().watermark()
+    /// The walk's watermark: one per list, and per line when the walk reads one line's.
+    fn watermark(&self) -> &str {
+        self.api.watermark()
     }
 
     /// Walks the API from the watermark up to `now - settle` or `stop_at`, accepting what was

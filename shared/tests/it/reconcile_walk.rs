@@ -19,7 +19,7 @@ use sendblue_webhooks::reconcile::messages_api::{
     ApiCredentials, ApiError, HttpMessagesApi, Listing, MessagesApi, Page, PageQuery, Pagination,
 };
 use sendblue_webhooks::reconcile::{
-    Failed, ReconcileError, Reconciler, Walk, SET_ASIDE_AFTER_RUNS, WATERMARK,
+    walked_lists, Failed, ReconcileError, Reconciler, Walk, SET_ASIDE_AFTER_RUNS, WATERMARK,
 };
 use sendblue_webhooks::time::{iso_ms, parse_iso_ms};
 use sendblue_webhooks::WebhookType;
@@ -367,4 +367,53 @@ async fn a_contacts_list_that_ignores_the_sort_stops_the_walk_too() {
     let failed = reconciler.run(Instant::now() + Duration::from_secs(30)).await.unwrap_err();
     assert!(matches!(failed.error, ReconcileError::OrderNotKept(_)), "{failed:?}");
     assert_eq!(store.watermark("contacts").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn on_a_shared_account_only_this_stacks_lines_are_walked_each_from_its_own_watermark() {
+    let (ours, also_ours, theirs) = ("+15550000001", "+15550000002", "+15559999999");
+    let lines = [ours, also_ours, theirs];
+    let records: Vec<Value> = messages("shared", 12, 12)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r["sendblue_number"] = json!(lines[i % 3]);
+            r
+        })
+        .collect();
+    let fake = FakeMessagesApi::start(records.clone()).await;
+    let every_line = walked_lists(http_api(&fake), &[]);
+    let names: Vec<&str> = every_line.iter().map(|api| api.watermark()).collect();
+    assert_eq!(names, ["messages", "contacts"], "no lines named: the whole account");
+    let lists = walked_lists(http_api(&fake), &[ours.into(), also_ours.into()]);
+    let names: Vec<&str> = lists.iter().map(|api| api.watermark()).collect();
+    assert_eq!(names, ["messages#+15550000001", "messages#+15550000002", "contacts"]);
+
+    let (store, forwarder) = memory_forwarder();
+    for api in &lists {
+        let reconciler =
+            Reconciler { store: &*store, api, walk: walk(), dedup_ttl_seconds: 86_400 };
+        reconciler.run(Instant::now() + Duration::from_secs(30)).await.unwrap();
+    }
+    forwarder.sweep(0, Instant::now() + Duration::from_secs(60)).await.unwrap();
+    let forwarded: BTreeSet<String> = forwarder
+        .sink
+        .details()
+        .iter()
+        .map(|d| {
+            let detail: Value = serde_json::from_str(d).unwrap();
+            detail["data"]["message_handle"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = records
+        .iter()
+        .filter(|r| r["sendblue_number"] != theirs)
+        .map(|r| r["message_handle"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((forwarded.len(), &forwarded), (8, &expected), "this stack's lines, none of theirs");
+    for line in [ours, also_ours] {
+        let name = format!("messages#{line}");
+        assert!(store.watermark(&name).await.unwrap().is_some(), "{name}");
+    }
+    assert_eq!(store.watermark(WATERMARK).await.unwrap(), None, "no walk of every line");
 }
