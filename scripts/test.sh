@@ -127,10 +127,19 @@ deploy_test() {
   return "$status"
 }
 
+# The consumers' crate packages (and so could be published) as it is: a manifest of its own,
+# its README, and a build of the packaged crate alone, outside the workspace.
+package_events() {
+  local verdict=FAILED
+  cargo package -p sendblue-events --allow-dirty --quiet && verdict=ok
+  echo "check: cargo package -p sendblue-events $verdict"
+}
+
 timed "install tools (first run only)" install_tools
 group references python3 scripts/check_references.py
 timed "cfn-lint template.yaml (both frontends), sam validate --lint" lint_template
 group template-contract "$tools/sam-venv/bin/python" -m unittest -v tests/template_contract.py
+group package package_events
 
 timed "start DynamoDB Local and moto" start_emulators "$ddb_jar"
 export SENDBLUE_TEST_DYNAMODB_ENDPOINT=$dynamodb_url
@@ -155,6 +164,7 @@ log "where the time went"
 cat "$tools/timings.log" >&2
 log "disk used: $(du -sh target | cut -f1) in target/, $(du -sh "$tools" | cut -f1) in .tools/, $(df -h . | awk 'NR==2 {print $4}') left"
 python3 scripts/test_summary.py checks:"$results/references.log" unittest:"$results/template-contract.log" \
+  checks:"$results/package.log" \
   cargo:"$results/cargo-tests.log" checks:"$results/smoke.log" \
   unittest:"$results/crash-test.log" unittest:"$results/runtime-test.log" \
   unittest:"$results/schema-test.log" \

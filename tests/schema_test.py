@@ -49,6 +49,19 @@ class Schemas(unittest.TestCase):
             validate(self, event)
         print(f"{len(events)} forwarded events valid")
 
+    def test_the_shared_samples_accepted_exactly_where_the_receiver_accepts_them(self):
+        # schemas/samples/bodies.json: the receiver and the crate are held to it in
+        # shared/tests/it/samples.rs.
+        samples = json.loads((ROOT / "schemas" / "samples" / "bodies.json").read_text())
+        for sample in samples:
+            event = {"source": "sendblue", "detail-type": sample["type"], "detail": {
+                "metadata": {"webhook_type": sample["type"], "dedup_key": "k",
+                             "received_at": "2026-01-01T00:00:00.000Z", "request_id": "r", "origin": "webhook"},
+                "data": sample["body"]}}
+            valid = jsonschema.Draft202012Validator(SCHEMAS[sample["type"]]).is_valid(event)
+            self.assertEqual(valid, sample["accepted"], f"{sample['type']}: {sample['name']}")
+        self.assertEqual({s["type"] for s in samples}, WEBHOOK_TYPES, "every type has samples")
+
     def test_a_schema_refuses_what_the_receiver_never_forwards(self):
         event = json.loads((ROOT / "events" / "receive.json").read_text())
         good = {"source": "sendblue", "detail-type": "receive", "detail": {

@@ -10,8 +10,8 @@ use crate::webhook_type::WebhookType;
 /// writes it from borrowed strings and consumers read it into owned ones, from one definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata<S = String> {
-    /// The webhook type's name, as in `detail-type`.
-    pub webhook_type: S,
+    /// The webhook type, written by its name as in `detail-type`.
+    pub webhook_type: WebhookType,
     /// With `webhook_type`, identifies the event: deduplicate on the pair.
     pub dedup_key: S,
     /// When the receiver took the event: RFC 3339, UTC, milliseconds.
@@ -74,15 +74,34 @@ pub struct BusEvent<D = Detail> {
 }
 
 impl BusEvent {
-    /// The webhook type this event is, if this version knows it.
-    pub fn webhook_type(&self) -> Option<WebhookType> {
-        WebhookType::from_name(&self.detail_type)
+    /// The webhook type this event is.
+    pub fn webhook_type(&self) -> WebhookType {
+        self.detail.metadata.webhook_type
     }
 
-    /// `detail.data` as the typed body of its type; `None` for a type this version does not know.
-    pub fn payload(&self) -> Option<serde_json::Result<Payload>> {
-        let webhook_type = self.webhook_type()?;
-        Some(Payload::from_value(webhook_type, self.detail.data.clone()))
+    /// What identifies the event, `(webhook_type, dedup_key)`: the receiver forwards each pair
+    /// once, but in one documented window twice. A consumer that must act once records the pair
+    /// of what it did (a conditional write) and skips a pair it has seen.
+    pub fn dedup_pair(&self) -> (WebhookType, &str) {
+        (self.detail.metadata.webhook_type, &self.detail.metadata.dedup_key)
+    }
+
+    /// The pair as one string, `<webhook_type>#<dedup_key>`, for a key-value store's key.
+    pub fn dedup_id(&self) -> String {
+        let (webhook_type, dedup_key) = self.dedup_pair();
+        format!("{webhook_type}#{dedup_key}")
+    }
+
+    /// `detail.data` read as the typed body of its type. It fails only when `data` is not a
+    /// JSON object, which the receiver never forwards: fields of unexpected types read as
+    /// `None` (see [`crate::payload`]).
+    pub fn payload(&self) -> serde_json::Result<Payload> {
+        Payload::from_value(self.webhook_type(), self.detail.data.clone())
+    }
+
+    /// The same, consuming the event: no copy of the body.
+    pub fn into_payload(self) -> serde_json::Result<Payload> {
+        Payload::from_value(self.detail.metadata.webhook_type, self.detail.data)
     }
 }
 
@@ -105,11 +124,14 @@ mod tests {
             }
         }))
         .unwrap();
-        assert_eq!(event.webhook_type(), Some(WebhookType::Outbound));
+        assert_eq!(event.webhook_type(), WebhookType::Outbound);
         assert_eq!(event.detail.metadata.origin, Origin::Reconciliation);
-        let Some(Ok(Payload::Outbound(record))) = event.payload() else { panic!("{event:?}") };
+        assert_eq!(event.dedup_pair(), (WebhookType::Outbound, "m-1#SENT"));
+        assert_eq!(event.dedup_id(), "outbound#m-1#SENT");
+        let Ok(Payload::Outbound(record)) = event.payload() else { panic!("{event:?}") };
         assert_eq!(record.message_handle.as_deref(), Some("m-1"));
         assert_eq!(record.extra["future"], 1, "unknown fields are kept");
+        assert_eq!(event.into_payload().unwrap(), Payload::Outbound(record));
     }
 
     #[test]
@@ -124,7 +146,7 @@ mod tests {
             assert_eq!(Origin::from_name(origin.as_str()), Some(origin));
         }
         let written = Metadata {
-            webhook_type: "receive",
+            webhook_type: WebhookType::Receive,
             dedup_key: "k",
             received_at: "t",
             request_id: "r",

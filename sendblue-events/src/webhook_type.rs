@@ -78,6 +78,26 @@ impl WebhookType {
     }
 }
 
+/// Written as its Sendblue name (`typing_indicator`), as in `detail-type`.
+impl serde::Serialize for WebhookType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.sendblue_name())
+    }
+}
+
+/// Read from either name; a type this version does not know is an error naming it (update the
+/// crate to read events of a newer type).
+impl<'de> serde::Deserialize<'de> for WebhookType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Self::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "webhook type {name:?} is not known to this version of sendblue-events"
+            ))
+        })
+    }
+}
+
 impl fmt::Display for WebhookType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.sendblue_name())
@@ -96,6 +116,13 @@ mod tests {
             assert_eq!(t.binary_name().replace('-', "_"), t.sendblue_name());
         }
         assert_eq!(WebhookType::from_name("status"), None);
+        for t in WebhookType::ALL {
+            let written = serde_json::to_value(t).unwrap();
+            assert_eq!(written, t.sendblue_name());
+            assert_eq!(serde_json::from_value::<WebhookType>(written).unwrap(), t);
+        }
+        let unknown = serde_json::from_value::<WebhookType>("line_moved".into()).unwrap_err();
+        assert!(unknown.to_string().contains("line_moved"), "{unknown}");
         assert!(!WebhookType::REGISTRABLE.contains(&WebhookType::StatusCallback));
         assert_eq!(WebhookType::REGISTRABLE.len() + 1, WebhookType::ALL.len());
     }

@@ -38,7 +38,7 @@ fn steps(c: &mut Criterion) {
             b.iter(|| dedup_key::derive(WebhookType::Receive, black_box(body), "hash").unwrap())
         });
         let metadata = Metadata {
-            webhook_type: "receive",
+            webhook_type: WebhookType::Receive,
             dedup_key: "99DCC379-DD76-4712-BA65-11EFB33B8CD6",
             received_at: "2026-11-26T18:04:00.079Z",
             request_id: "JKJaXmPLvHcESHA=",

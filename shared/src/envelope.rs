@@ -27,7 +27,7 @@ mod tests {
     fn data_is_the_body_untouched() {
         let body = "{ \"b\": 1.50, \"a\": {\"future_field\": [true, null]} }\n";
         let metadata = Metadata {
-            webhook_type: "receive",
+            webhook_type: sendblue_events::WebhookType::Receive,
             dedup_key: "k\"#1",
             received_at: "2026-01-01T00:00:00.000Z",
             request_id: "r-1",

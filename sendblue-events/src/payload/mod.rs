@@ -60,12 +60,32 @@ impl Payload {
 }
 
 /// A value Sendblue sends as a number or as a string (`error_code`: `5509` or `"5509"` or
-/// `"SMS_LIMIT_REACHED"`; typing timestamps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `"SMS_LIMIT_REACHED"`; typing timestamps). A boolean reads as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum NumberOrText {
     Number(serde_json::Number),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumberOrText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Number(number) => Ok(NumberOrText::Number(number)),
+            serde_json::Value::String(text) => Ok(NumberOrText::Text(text)),
+            serde_json::Value::Bool(flag) => Ok(NumberOrText::Text(flag.to_string())),
+            _ => Err(serde::de::Error::custom("expected a number or a string")),
+        }
+    }
+}
+
+impl std::fmt::Display for NumberOrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NumberOrText::Number(number) => number.fmt(f),
+            NumberOrText::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 /// Declares an open string enum: known values as variants, anything else kept in `Other`.
@@ -73,11 +93,34 @@ macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(from = "String", into = "String")]
+        #[serde(from = "crate::lenient::ScalarText", into = "String")]
         pub enum $name {
             $($variant,)*
-            /// A value this version does not know, kept as sent.
+            /// A value this version does not know, kept as sent (a number or boolean as its
+            /// text).
             Other(String),
+        }
+
+        impl $name {
+            /// The value as Sendblue writes it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<crate::lenient::ScalarText> for $name {
+            fn from(text: crate::lenient::ScalarText) -> Self {
+                Self::from(text.0)
+            }
         }
 
         impl From<String> for $name {
@@ -114,7 +157,10 @@ mod tests {
         let unknown: Colour = serde_json::from_value(json!("TEAL")).unwrap();
         assert_eq!(known, Colour::Red);
         assert_eq!(unknown, Colour::Other("TEAL".into()));
-        assert_eq!(serde_json::to_value(unknown).unwrap(), json!("TEAL"));
+        assert_eq!(serde_json::to_value(&unknown).unwrap(), json!("TEAL"));
+        assert_eq!((known.as_str(), unknown.to_string().as_str()), ("RED", "TEAL"));
+        let number: Colour = serde_json::from_value(json!(7)).unwrap();
+        assert_eq!(number, Colour::Other("7".into()), "a number as its text");
     }
 
     #[test]
@@ -123,5 +169,7 @@ mod tests {
         let t: NumberOrText = serde_json::from_value(json!("SMS_LIMIT_REACHED")).unwrap();
         assert_eq!(n, NumberOrText::Number(5509.into()));
         assert_eq!(t, NumberOrText::Text("SMS_LIMIT_REACHED".into()));
+        let b: NumberOrText = serde_json::from_value(json!(true)).unwrap();
+        assert_eq!((b.to_string(), n.to_string()), ("true".into(), "5509".into()));
     }
 }

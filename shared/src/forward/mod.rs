@@ -192,7 +192,7 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
 fn detail(event: &PendingEvent) -> String {
     let received_at = iso_ms(event.received_at_ms);
     let metadata = Metadata {
-        webhook_type: event.webhook_type.sendblue_name(),
+        webhook_type: event.webhook_type,
         dedup_key: event.dedup_key.as_str(),
         received_at: &received_at,
         request_id: &event.request_id,

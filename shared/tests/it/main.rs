@@ -12,6 +12,7 @@ mod reconcile;
 mod reconcile_walk;
 mod rig;
 mod round_trips;
+mod samples;
 mod store_contract;
 mod stream;
 mod toolchain;
