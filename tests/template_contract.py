@@ -452,5 +452,67 @@ class TemplateContract(unittest.TestCase):
         self.assertGreater(window["MinValue"], timeout["MaxValue"])
         self.assertGreaterEqual(window["MinValue"], 3600, "outlasts Sendblue's three retries")
 
+    def test_a_reconcile_switched_on_without_api_keys_is_refused(self):
+        rule = self.template["Rules"]["ReconcileHasApiKeys"]
+        self.assertEqual(rule["RuleCondition"], {"Fn::Equals": [ref("ReconcileSchedule"), "ENABLED"]})
+        named = json.dumps(rule["Assertions"])
+        for parameter in ["SendblueApiCredentialsSecretArn", "SendblueApiKeyId", "SendblueApiSecretKey"]:
+            self.assertIn(json.dumps(ref(parameter)), named)
+
+
+class DocsContract(unittest.TestCase):
+    """The operator's docs name every alarm and every parameter of the template, and nothing
+    else: a new alarm or parameter without its row fails here."""
+
+    @classmethod
+    def setUpClass(cls):
+        template, matches = decode(str(ROOT / "template.yaml"))
+        assert not matches, matches
+        cls.alarms = {
+            name.removesuffix("Alarm")
+            for name, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::CloudWatch::Alarm"
+        }
+        cls.parameters = set(template["Parameters"])
+
+    @staticmethod
+    def first_cells(path, heading):
+        """The names in backticks in the first cell of each row of the table under `heading`."""
+        text = (ROOT / path).read_text()
+        section = text[text.index(heading):]
+        table = re.search(r"\n(\|.*\|\n)+", section).group(0)
+        rows = [line for line in table.strip().splitlines()[2:]]
+        return [re.findall(r"`(\w+)`", row.split("|")[1]) for row in rows]
+
+    def test_the_runbook_has_one_row_per_alarm(self):
+        rows = self.first_cells("docs/operate.md", "## One row per alarm")
+        named = [names[0] for names in rows]
+        self.assertEqual(len(named), len(set(named)), "one row each")
+        self.assertEqual(set(named), self.alarms)
+        for row in (ROOT / "docs/operate.md").read_text().split("## One row per alarm")[1].split("\n## ")[0].splitlines():
+            if row.startswith("| `"):
+                cells = [cell.strip() for cell in row.strip("|").split("|")]
+                self.assertEqual(len(cells), 5, row)
+                self.assertTrue(all(cells), f"every column filled: {row}")
+
+    def test_the_deploy_guide_has_a_row_for_every_parameter(self):
+        rows = self.first_cells("docs/deploy.md", "**Parameters**")
+        named = [name for names in rows for name in names]
+        self.assertEqual(len(named), len(set(named)), "each once")
+        self.assertEqual(set(named), self.parameters)
+
+    def test_no_paragraph_of_the_readme_is_told_again_in_docs(self):
+        def normalized(text):
+            return " ".join(text.split())
+        docs = normalized(" ".join(path.read_text() for path in (ROOT / "docs").glob("*.md")))
+        paragraphs = [normalized(p) for p in (ROOT / "README.md").read_text().split("\n\n")]
+        prose = [p for p in paragraphs if len(p) >= 60 and not p.startswith(("```", "|", "#"))]
+        self.assertGreater(len(prose), 5)
+        for paragraph in prose:
+            self.assertNotIn(paragraph, docs)
+            for sentence in re.split(r"(?<=[.:;])\s", paragraph):
+                if len(sentence) >= 80:
+                    self.assertNotIn(sentence, docs, "a sentence of the README told again in docs/")
+
 if __name__ == "__main__":
     unittest.main()

@@ -54,3 +54,29 @@ fn folders_enum_and_local_router_name_the_same_functions() {
         .collect();
     assert_eq!(routes, expected, "the local router serves each function at its deployed path");
 }
+
+#[test]
+fn the_checklist_for_a_new_webhook_type_names_files_that_exist() {
+    let architecture = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let checklist = architecture
+        .split("## Adding a webhook type")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/architecture.md has the checklist");
+    let paths: Vec<&str> = checklist
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| {
+            quoted.contains('/') || quoted.ends_with(".toml") || quoted.ends_with(".yaml")
+        })
+        .filter(|quoted| !quoted.contains(' ') && !quoted.contains('<'))
+        .collect();
+    assert!(paths.len() >= 10, "{paths:?}");
+    for path in paths {
+        assert!(root().join(path).exists(), "the checklist names {path}, which does not exist");
+    }
+    for place in ["WebhookType", "key_source", "Payload", "watch.router", "run(WebhookType::"] {
+        assert!(checklist.contains(place), "the checklist names {place}");
+    }
+}
