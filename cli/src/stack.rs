@@ -337,7 +337,6 @@ impl StackOutputs {
         }
     }
 
-    /// One output, if the stack has it.
     /// The lines the stack limits its receive webhook to (`SendblueNumbers`; absent: every
     /// line).
     pub fn sendblue_numbers(&self) -> Result<Vec<String>, CliError> {
@@ -347,6 +346,7 @@ impl StackOutputs {
         })
     }
 
+    /// One output, if the stack has it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str)
     }

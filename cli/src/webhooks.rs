@@ -248,14 +248,14 @@ impl WebhookConfig {
                 differences.push(format!(
                     "{type_name}: {} is missing{}",
                     hook.url,
-                    secret_note(hook)
+                    entry_note(hook)
                 ));
             }
             for hook in actual.iter().filter(|a| !wanted.iter().any(|w| key(a) == key(w))) {
                 differences.push(format!(
                     "{type_name}: {} is unexpected{}",
                     hook.url,
-                    secret_note(hook)
+                    entry_note(hook)
                 ));
             }
         }
@@ -275,7 +275,7 @@ impl WebhookConfig {
 
 /// What a difference says of a webhook besides its URL: whether it has a secret (never which),
 /// and the lines it is limited to.
-fn secret_note(hook: &Webhook) -> String {
+fn entry_note(hook: &Webhook) -> String {
     match (hook.secret.is_some(), hook.lines().as_slice()) {
         (false, []) => String::new(),
         (true, []) => " (with a secret)".to_owned(),

@@ -163,8 +163,8 @@ struct Listed {
     offset: usize,
 }
 
-fn list(
-    records: &[Value],
+fn list<'a>(
+    records: impl IntoIterator<Item = &'a Value>,
     query: &std::collections::HashMap<String, String>,
     (order_by, time_field, since_param, until_param): (&str, &str, &str, &str),
     newest_first: bool,
@@ -177,7 +177,7 @@ fn list(
     let offset: usize = query.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
     let time = |r: &Value| r[time_field].as_str().and_then(parse_iso_ms).unwrap_or(0);
     let mut listed: Vec<&Value> =
-        records.iter().filter(|r| (since..=until).contains(&time(r))).collect();
+        records.into_iter().filter(|r| (since..=until).contains(&time(r))).collect();
     listed.sort_by_key(|r| time(r));
     if newest_first {
         listed.reverse();
@@ -215,14 +215,10 @@ async fn messages(
         return refused;
     }
     let fields = ("updatedAt", "date_updated", "updated_at_gte", "updated_at_lte");
-    let on_line: Vec<Value> = match query.get("sendblue_number") {
-        Some(line) => {
-            account.records.iter().filter(|r| r["sendblue_number"] == *line).cloned().collect()
-        }
-        None => account.records.clone(),
-    };
-    let Listed { page, total, limit, offset } =
-        list(&on_line, &query, fields, account.newest_first);
+    let line = query.get("sendblue_number");
+    let on_line =
+        account.records.iter().filter(|r| line.is_none_or(|l| r["sendblue_number"] == *l));
+    let Listed { page, total, limit, offset } = list(on_line, &query, fields, account.newest_first);
     let has_more = offset + page.len() < total;
     account.pages_answered += 1;
     let answered = account.pages_answered;

@@ -72,9 +72,9 @@ impl<'de> Deserialize<'de> for NumberOrText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::Number(number) => Ok(NumberOrText::Number(number)),
-            serde_json::Value::String(text) => Ok(NumberOrText::Text(text)),
-            serde_json::Value::Bool(flag) => Ok(NumberOrText::Text(flag.to_string())),
-            _ => Err(serde::de::Error::custom("expected a number or a string")),
+            other => crate::lenient::scalar_text(other)
+                .map(NumberOrText::Text)
+                .ok_or_else(|| serde::de::Error::custom("expected a number or a string")),
         }
     }
 }

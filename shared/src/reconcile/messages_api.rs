@@ -156,7 +156,7 @@ pub trait MessagesApi: Send + Sync {
         Listing::Messages
     }
 
-    /// The name of the walk's watermark: the list's, or one line's of it (`on_line`).
+    /// The name of the walk's watermark: the list's, or one line's of it (`sibling`).
     fn watermark(&self) -> &str {
         self.listing().watermark()
     }
@@ -251,12 +251,11 @@ impl HttpMessagesApi {
     /// but a line's `+`.
     fn url(&self, query: &PageQuery) -> String {
         let offset = query.offset.min(self.listing.max_offset());
+        let list_url = format!("{}{}", self.api_base, self.listing.path());
         match self.listing {
             Listing::Messages => {
                 let mut url = format!(
-                    "{}{}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={offset}",
-                    self.api_base,
-                    self.listing.path(),
+                    "{list_url}?updated_at_gte={}&order_by=updatedAt&order_direction=asc&limit={}&offset={offset}",
                     iso_ms(query.updated_since_ms),
                     query.limit,
                 );
@@ -270,9 +269,7 @@ impl HttpMessagesApi {
             }
             // No upper bound is documented: the walk stops at the first record past its end.
             Listing::Contacts => format!(
-                "{}{}?created_at_gte={}&order_by=created_at&order_direction=asc&limit={}&offset={offset}",
-                self.api_base,
-                    self.listing.path(),
+                "{list_url}?created_at_gte={}&order_by=created_at&order_direction=asc&limit={}&offset={offset}",
                 iso_ms(query.updated_since_ms),
                 query.limit,
             ),
