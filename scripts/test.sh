@@ -140,6 +140,8 @@ group references python3 scripts/check_references.py
 timed "cfn-lint template.yaml (both frontends), sam validate --lint" lint_template
 group template-contract "$tools/sam-venv/bin/python" -m unittest -v tests/template_contract.py
 group package package_events
+# The mutants of scripts/mutants.sh still apply to the code (running them is not part of CI).
+group mutants-check python3 scripts/mutants.py --check
 
 timed "start DynamoDB Local and moto" start_emulators "$ddb_jar"
 export SENDBLUE_TEST_DYNAMODB_ENDPOINT=$dynamodb_url
@@ -164,7 +166,7 @@ log "where the time went"
 cat "$tools/timings.log" >&2
 log "disk used: $(du -sh target | cut -f1) in target/, $(du -sh "$tools" | cut -f1) in .tools/, $(df -h . | awk 'NR==2 {print $4}') left"
 python3 scripts/test_summary.py checks:"$results/references.log" unittest:"$results/template-contract.log" \
-  checks:"$results/package.log" \
+  checks:"$results/package.log" checks:"$results/mutants-check.log" \
   cargo:"$results/cargo-tests.log" checks:"$results/smoke.log" \
   unittest:"$results/crash-test.log" unittest:"$results/runtime-test.log" \
   unittest:"$results/schema-test.log" \

@@ -82,7 +82,7 @@ def snapshot():
     forward_role = iam.get_role(RoleName=f"{STACK}-forward")["Role"]
     state["forward"] = {
         "config": forward,
-        "mappings": [{k: m.get(k) for k in ("EventSourceArn", "StartingPosition", "BatchSize", "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig")} for m in mappings],
+        "mappings": [{k: m.get(k) for k in ("EventSourceArn", "StartingPosition", "BatchSize", "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "MaximumBatchingWindowInSeconds", "DestinationConfig", "FilterCriteria")} for m in mappings],
         "role": forward_role,
         "policy": iam.get_role_policy(RoleName=f"{STACK}-forward", PolicyName="forward")["PolicyDocument"],
     }
@@ -215,7 +215,15 @@ class DeployWithCargoLambda(unittest.TestCase):
         self.assertNotIn("SENDBLUE_WEBHOOK_SECRETS", variables, "it checks no webhook")
         [mapping] = forward["mappings"]
         self.assertEqual(mapping["EventSourceArn"], self.after_first["table"]["table"]["LatestStreamArn"])
-        self.assertEqual((mapping["StartingPosition"], mapping["BatchSize"]), ("TRIM_HORIZON", 10))
+        # Every setting of the template's stream event, the same here.
+        template, matches = decode(str(ROOT / "template.yaml"))
+        assert not matches, matches
+        declared = dict(template["Resources"]["ForwardFunction"]["Properties"]["Events"]["Stream"]["Properties"])
+        declared.pop("Stream")
+        failure_queue = declared.pop("DestinationConfig")["OnFailure"]["Destination"]
+        self.assertEqual(failure_queue, {"Fn::GetAtt": ["ForwardFailureQueue", "Arn"]})
+        self.assertEqual({k: mapping[k] for k in declared}, declared)
+        self.assertTrue(mapping["DestinationConfig"]["OnFailure"]["Destination"].endswith(f":{STACK}-forward-failures"))
         rules = client("events").list_rule_names_by_target(TargetArn=forward["config"]["FunctionArn"])["RuleNames"]
         self.assertEqual(rules, [f"{STACK}-forward-sweep"])
 

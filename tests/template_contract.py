@@ -412,14 +412,20 @@ class TemplateContract(unittest.TestCase):
             if "Outcome" in dimensions:
                 self.assertIn(dimensions["Outcome"], outcomes, alarm)
 
-    def test_every_refusal_and_every_completion_failure_is_alarmed_and_charted(self):
+    def test_every_refusal_and_every_event_at_risk_is_alarmed_and_charted(self):
         by_alarm = {}
         for alarm, _, dimensions in self.our_metric_stats():
             by_alarm.setdefault(alarm, set()).add(dimensions.get("Outcome"))
+        # forward's counts of events late, skipped or maybe sent twice, from either trigger.
+        watched = {(metric, d.get("Trigger")) for _, metric, d in self.our_metric_stats()}
+        for metric in ["Failures", "Malformed", "MarkFailures", "MarkRaces"]:
+            for trigger in ["stream", "sweep"]:
+                self.assertIn((metric, trigger), watched, f"{metric} of the {trigger} alarmed")
         # 401, 400 and 413 lose the delivery for good (Sendblue does not retry a 4xx).
         self.assertEqual(by_alarm["RefusedDeliveriesAlarm"], {"unauthorized", "bad_body", "too_large"})
         self.assertEqual(by_alarm["MarkFailedAlarm"], {None})
         self.assertEqual(by_alarm["ForwardFailedAlarm"], {None})
+        self.assertEqual(by_alarm["ForwardMalformedAlarm"], {None})
         self.assertEqual(by_alarm["OldestPendingAlarm"], {None})
         self.assertEqual(by_alarm["StoreFailedAlarm"], {"store_failed"})
         dashboard = json.dumps(self.resources["Dashboard"]["Properties"]["DashboardBody"])

@@ -4,7 +4,7 @@
 //! - `verify`, `derive_key`, `envelope`: the steps alone, typical and large (200 KB) bodies;
 //! - `new_event/<type>`: a whole request through `WebhookPipeline::handle` (log line and answer
 //!   included, logs formatted as in Lambda and written to a sink), each iteration a new key;
-//! - `duplicate/<type>`: the same, for a key already completed.
+//! - `duplicate/<type>`: the same, for a key already forwarded.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};

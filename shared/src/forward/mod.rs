@@ -200,3 +200,39 @@ fn detail(event: &PendingEvent) -> String {
     };
     crate::envelope::detail(&metadata, &event.body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::JsonLinesSink;
+    use crate::dedup::{MemoryStore, NewEvent};
+    use sendblue_events::{Origin, WebhookType};
+
+    #[tokio::test]
+    async fn a_key_named_twice_in_one_call_goes_out_once() {
+        let body = r#"{"message_handle":"twice"}"#;
+        let key = crate::dedup_key::derive(WebhookType::Receive, body, "sha").unwrap();
+        let event = NewEvent {
+            webhook_type: WebhookType::Receive,
+            key: &key,
+            body,
+            body_sha256_hex: "sha",
+            received_at_ms: now_ms(),
+            request_id: "r-1",
+            origin: Origin::Webhook,
+            write_id: "w-1",
+        };
+        let forwarder = Forwarder {
+            store: MemoryStore::default(),
+            sink: JsonLinesSink::new(Vec::new()),
+            event_source: "sendblue".into(),
+            dedup_ttl_seconds: 60,
+        };
+        forwarder.store.accept(&event).await.unwrap();
+        let pk = event.pk();
+        let report = forwarder.forward(&[&pk, "receive#no-such-item", &pk]).await;
+        assert_eq!((report.forwarded, report.settled, report.failed_at), (1, 2, None));
+        let lines = forwarder.sink.inspect(|out| out.split(|b| *b == b'\n').count() - 1);
+        assert_eq!(lines, 1, "one event on the bus");
+    }
+}

@@ -213,6 +213,22 @@ async fn the_sweep_reports_the_oldest_pending_age_first_and_leaves_young_events_
 
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn the_sweep_goes_through_every_page_of_the_pending_index() {
+    let rig = Rig::start().await;
+    let count = sendblue_webhooks::forward::sweep::PAGE_LIMIT + 20;
+    for i in 0..count {
+        let handle = format!("paged-{i:03}");
+        assert_eq!(rig.deliver(WebhookType::Receive, &receive_body(&handle)).await, 200);
+    }
+    let swept = rig.sweep().await;
+    assert_eq!((swept.forward.forwarded, swept.stopped_early), (count, false), "{swept:?}");
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
+    assert_eq!(counts.len(), count);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn the_largest_accepted_body_fits_the_item_and_the_bus_entry_and_goes_out_alone() {
     let rig = Rig::start().await;
     let limit = sendblue_webhooks::config::MAX_BODY_BYTES_CEILING;

@@ -38,7 +38,7 @@ fn check_body(webhook_type: WebhookType, body: Vec<u8>) -> Result<u16, TestCaseE
         prop_assert_eq!(data_text(&details[0]), sent, "data untouched, byte for byte");
     } else {
         prop_assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
-        prop_assert!(receiver.store().is_empty(), "a refused body wrote a claim");
+        prop_assert!(receiver.store().is_empty(), "a refused body wrote an item");
         prop_assert!(details.is_empty(), "a refused body was forwarded");
     }
     Ok(status)

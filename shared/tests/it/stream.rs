@@ -92,6 +92,57 @@ async fn a_partial_put_events_failure_hands_back_the_rest_of_the_batch_and_each_
     assert_eq!(rig.keys_on_the_bus().await, keys[2..], "the rest, once each, in order");
 }
 
+/// Items no receiver wrote, put in the table by hand between accepted events: whole but for
+/// the body, and whole but of a type no function has.
+async fn write_poison(rig: &Rig) -> [&'static str; 2] {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let poison =
+        [("receive#poison-no-body", "receive", None), ("receive#poison-type", "fax", Some("{}"))];
+    for (pk, webhook_type, body) in poison {
+        let item = rig
+            .direct
+            .dynamodb
+            .put_item()
+            .table_name(&rig.table)
+            .item("pk", S(pk.into()))
+            .item("status", S("PENDING".into()))
+            .item("write_id", S("by-hand".into()))
+            .item("body_sha256", S("0".repeat(64)))
+            .item("webhook_type", S(webhook_type.into()))
+            .item("dedup_key", S(pk.into()))
+            .item("received_at_ms", N("1".into()))
+            .item("request_id", S("by-hand".into()))
+            .item("origin", S("webhook".into()))
+            .item("pending_type", S("receive".into()));
+        let item = match body {
+            Some(body) => item.item("body", S(body.into())),
+            None => item,
+        };
+        item.send().await.unwrap();
+    }
+    poison.map(|(pk, ..)| pk)
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_poison_record_is_skipped_and_counted_and_never_blocks_the_shard() {
+    let rig = Rig::start().await;
+    let mut keys = deliver_all(&rig, "before-poison", 3).await;
+    let poison = write_poison(&rig).await;
+    keys.extend(deliver_all(&rig, "after-poison", 3).await);
+    let mut stream = rig.stream(MappingSettings::default()).await;
+    let pumped = rig.pump_until_idle(&mut stream).await;
+    assert_eq!((pumped.failed_batches, pumped.discarded.len()), (0, 0), "{pumped:?}");
+    assert_eq!(rig.keys_on_the_bus().await, keys, "every good event once, in order");
+    let forwarder = rig.via_proxies.forwarder(&rig.table, &rig.bus);
+    for pk in poison {
+        assert_eq!(rig.status(pk).await, Some(EventStatus::Pending), "{pk}: never forwarded");
+        let report = forwarder.forward(&[pk]).await;
+        assert_eq!((report.malformed, report.forwarded, report.failed_at), (1, 0, None), "{pk}");
+    }
+    assert!(rig.keys_on_the_bus().await.is_empty());
+}
+
 /// Puts the batch on the bus, then hangs the first `crashes` times: the invocation times out
 /// after `PutEvents` and before any mark, as a function killed at that moment would.
 struct CrashAfterPut<E> {
