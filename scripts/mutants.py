@@ -75,7 +75,15 @@ MUTANTS = [
         "shared/src/dedup/mod.rs",
         "if self.write_id == event.write_id {",
         "if self.write_id == event.write_id && false {",
-        it("store_contract::"),
+        it("store_contract::", "door::a_write_whose_answer_was_lost_once"),
+    ),
+    Mutant(
+        "own-applied-mark-is-a-race",
+        "the SDK's retry of a mark that was applied (its answer lost) is no race and no second copy",
+        DYNAMODB,
+        "Ok(if ours { Marked::Now } else { Marked::Already })",
+        "Ok(if ours && false { Marked::Now } else { Marked::Already })",
+        it("stream::a_mark_whose_answer_was_lost"),
     ),
     Mutant(
         "other-content-not-flagged",

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
@@ -34,6 +35,9 @@ pub const REQUEST_ID: &str = "request_id";
 pub const ORIGIN: &str = "origin";
 pub const PENDING_TYPE: &str = "pending_type";
 pub const EXPIRES_AT: &str = "expires_at";
+/// Unique to the mark that made an item `FORWARDED`: the SDK's retry of a mark that was applied
+/// (its answer lost) meets its own id and knows it was no race.
+pub const MARKED_BY: &str = "marked_by";
 /// The watermark item's attributes (see `WatermarkStore`): the watermark (epoch
 /// milliseconds), and the record the walk last failed on with the runs in a row it failed.
 pub const WATERMARK_MS: &str = "watermark_ms";
@@ -49,7 +53,7 @@ pub const PENDING_INDEX: &str = "pending";
 /// item has no `expires_at`, so the comparison is false for it. Every attribute is an alias
 /// (`#pk` ...) bound to the constants above by `aliases_in`, so each name is written once.
 const REPLACEABLE: &str = "attribute_not_exists(#pk) OR #expires_at < :now_s";
-const MARK: &str = "SET #status = :forwarded, #expires_at = :expires_at_s \
+const MARK: &str = "SET #status = :forwarded, #expires_at = :expires_at_s, #marked_by = :mark_id \
      REMOVE #body, #pending_type";
 const STILL_PENDING: &str = "#status = :pending AND #write_id = :write_id";
 const PENDING_BEFORE: &str = "#pending_type = :webhook_type AND #received_at_ms < :before_ms";
@@ -63,7 +67,7 @@ const LEASE_FREE: &str =
 const LEASE_HELD_BY: &str = "#lease_owner = :owner";
 
 /// The alias of each attribute in the expressions above.
-const ALIASES: [(&str, &str); 12] = [
+const ALIASES: [(&str, &str); 13] = [
     ("#pk", PK),
     ("#status", STATUS),
     ("#write_id", WRITE_ID),
@@ -71,6 +75,7 @@ const ALIASES: [(&str, &str); 12] = [
     ("#received_at_ms", RECEIVED_AT_MS),
     ("#pending_type", PENDING_TYPE),
     ("#expires_at", EXPIRES_AT),
+    ("#marked_by", MARKED_BY),
     ("#watermark_ms", WATERMARK_MS),
     ("#failed_record", FAILED_RECORD),
     ("#failed_runs", FAILED_RUNS),
@@ -243,6 +248,7 @@ impl DedupStore for DynamoDbStore {
         event: &PendingEvent,
         expires_at_s: u64,
     ) -> Result<Marked, StoreError> {
+        let mark_id = uuid::Uuid::new_v4().simple().to_string();
         let result = self
             .client
             .update_item()
@@ -254,10 +260,23 @@ impl DedupStore for DynamoDbStore {
             .expression_attribute_values(":forwarded", s(EventStatus::Forwarded.as_str()))
             .expression_attribute_values(":pending", s(EventStatus::Pending.as_str()))
             .expression_attribute_values(":expires_at_s", n(expires_at_s))
+            .expression_attribute_values(":mark_id", s(&mark_id))
             .expression_attribute_values(":write_id", s(&event.write_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        Ok(if unless_condition_failed(result)?.is_some() { Marked::Now } else { Marked::Already })
+        match result {
+            Ok(_) => Ok(Marked::Now),
+            Err(SdkError::ServiceError(err)) => match err.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let ours = failed.item.as_ref().and_then(|item| item.get(MARKED_BY))
+                        == Some(&s(&mark_id));
+                    Ok(if ours { Marked::Now } else { Marked::Already })
+                }
+                other => Err(unavailable(other)),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
     async fn pending_page(

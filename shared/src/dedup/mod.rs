@@ -159,7 +159,8 @@ pub struct PendingPage {
 pub enum Marked {
     Now,
     /// Someone else (the sweep, or the stream's retry) marked it first, or the item changed:
-    /// this forward may have put the event on the bus a second time.
+    /// this forward may have put the event on the bus a second time. (The SDK's retry of this
+    /// very mark, applied with its answer lost, is `Now`: the item carries the mark's own id.)
     Already,
 }
 

@@ -131,6 +131,23 @@ async fn a_lost_answer_to_the_write_is_a_500_and_the_retry_a_duplicate_of_one_ev
 
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_write_whose_answer_was_lost_once_is_accepted_by_the_sdks_own_retry() {
+    let rig = Rig::start().await;
+    // The first attempt is applied and its answer lost; the SDK's retry meets its own item.
+    rig.dynamodb_proxy
+        .script("PutItem", Step::ApplyThenAnswer(500, r#"{"__type":"InternalServerError"}"#));
+    let (status, body) = answer(
+        &rig.via_proxies.receiver(WebhookType::Receive, &rig.table),
+        with_body(WebhookType::Receive, receive_body("lost-once")),
+    )
+    .await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0);
+    assert_eq!((status, body), (200, json!({"status": "OK"})), "accepted, not a duplicate");
+    assert_eq!(rig.sweep().await.forward.forwarded, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn an_unreachable_table_is_a_500_that_writes_nothing() {
     let rig = Rig::start().await;
     rig.dynamodb_proxy.set(Fault::Refuse);

@@ -186,7 +186,13 @@ async fn dynamodb_store_writes_the_documented_item() {
     let accepted = aws.scan(&table).await;
     let Pending::Event(stored) = pending(&store, "call_log#c-1").await else { panic!() };
     store.mark_forwarded(&stored, 1_800_003_600).await.unwrap();
-    let forwarded = aws.scan(&table).await;
+    let mut forwarded = aws.scan(&table).await;
+    // Unique to the mark: 32 hex digits, different every time.
+    let marked_by = forwarded[0].remove("marked_by");
+    assert!(
+        matches!(&marked_by, Some(S(id)) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{marked_by:?}"
+    );
     // The item as the docs document it, names and types written out here, not read from the
     // writer's constants.
     let common = [

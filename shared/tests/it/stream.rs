@@ -225,6 +225,33 @@ async fn a_failed_mark_is_counted_and_the_event_goes_out_again_rather_than_never
 
 #[tokio::test]
 #[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn a_mark_whose_answer_was_lost_is_known_as_its_own_not_counted_as_a_race() {
+    use sendblue_webhooks::dedup::{DedupStore, Marked, Pending};
+    let rig = Rig::start().await;
+    deliver_all(&rig, "mark-answer-lost", 1).await;
+    let pk = "receive#mark-answer-lost-000";
+    let forwarder = rig.via_proxies.forwarder(&rig.table, &rig.bus);
+    // What a second forward read while the item was pending.
+    let Pending::Event(read_by_another) = forwarder.store.pending(&[pk]).await.unwrap().remove(0)
+    else {
+        panic!("not pending")
+    };
+    // The mark is applied and its answer lost; the SDK's retry meets the item it marked.
+    rig.dynamodb_proxy.script("UpdateItem", Step::ApplyThenAnswer(500, INTERNAL_ERROR));
+    let report = forwarder.forward(&[pk]).await;
+    assert_eq!(rig.dynamodb_proxy.pending_steps(), 0);
+    assert_eq!(
+        (report.forwarded, report.mark_races, report.mark_failures),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(rig.status(pk).await, Some(EventStatus::Forwarded));
+    // The second forward marking it now did race: that one is told so.
+    assert_eq!(forwarder.store.mark_forwarded(&read_by_another, 1).await.unwrap(), Marked::Already);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
 async fn when_the_stream_gives_up_the_sweep_delivers_every_event_and_the_stream_adds_nothing() {
     let rig = Rig::start().await;
     rig.eventbridge_proxy.set(Fault::Refuse);
