@@ -41,6 +41,12 @@ def deploy_test():
     return ["env", *light, str(ROOT / ".tools/sam-venv/bin/python"), "-m", "unittest", "tests/deploy_test.py"]
 
 
+def crash_test():
+    """tests/crash_test.py, on freshly built `receive` and `forward` binaries."""
+    python = ROOT / ".tools/venv/bin/python"
+    return ["sh", "-c", f"cargo build -q -p receive -p forward && {python} -m unittest tests/crash_test.py"]
+
+
 def contract(*tests):
     """Tests of tests/template_contract.py, by `Class.test_name`."""
     python = str(ROOT / ".tools/sam-venv/bin/python")
@@ -240,6 +246,14 @@ MUTANTS = [
         "Some(next) => after = Some(next),",
         "Some(_) => break,",
         it("door::the_sweep_goes_through_every_page"),
+    ),
+    Mutant(
+        "the-scheduled-sweep-reads-its-age-wrong",
+        "the forward binary, invoked by its schedule, sweeps what is pending longer than its setting",
+        "shared/src/forward/function.rs",
+        "forwarder.sweep(config.sweep_min_age_seconds * 1000, stop_at)",
+        "forwarder.sweep(config.sweep_min_age_seconds * 1000 * 1000, stop_at)",
+        crash_test(),
     ),
     Mutant(
         "data-re-serialised",

@@ -1,7 +1,8 @@
 """A real crash: the `receive` binary, run through a Lambda Runtime API as Lambda runs it, is
 killed (SIGKILL) as soon as its one write is in the table, before its answer reaches Sendblue.
 The event is safe (pending, for `forward`), and Sendblue's retry is at once a 200 duplicate:
-nothing waits for a lease, and the receiver puts nothing on the bus itself.
+nothing waits for a lease, and the receiver puts nothing on the bus itself. Then the real
+`forward` binary, invoked as its schedule invokes it, puts the event on the bus once.
 
 Run by scripts/test.sh, with the emulators' endpoints in the environment and the debug binaries
 built: python -m unittest tests/crash_test.py
@@ -26,6 +27,7 @@ from runtime_api import RuntimeApi  # noqa: E402
 from template_shape import dedup_table_keys  # noqa: E402
 
 BINARY = ROOT / "target" / "debug" / "receive"
+FORWARD = ROOT / "target" / "debug" / "forward"
 # Long enough for a fresh process to start and answer within it on a loaded 2-core machine.
 DEADLINE_MS = 10_000
 
@@ -70,7 +72,7 @@ class KilledAfterTheWrite(unittest.TestCase):
         event["body"] = json.dumps(body)
         self.event = json.dumps(event).encode()
 
-    def start(self, api, eventbridge_url):
+    def start(self, api, eventbridge_url, binary=BINARY, **settings):
         env = {
             "PATH": os.environ.get("PATH", ""),
             "AWS_LAMBDA_RUNTIME_API": api.start(),
@@ -85,21 +87,31 @@ class KilledAfterTheWrite(unittest.TestCase):
             "DEDUP_TABLE_NAME": self.table,
             "EVENT_BUS_NAME": self.bus,
             "SENDBLUE_WEBHOOK_SECRETS": "local-dev-secret",
+            **settings,
         }
-        return subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def deliver(self):
-        """One delivery through a fresh, healthy process; returns the answer's status code."""
-        api = RuntimeApi([self.event], deadline_ms=DEADLINE_MS)
-        process = self.start(api, self.moto_url)
+    def invoke(self, event, binary=BINARY, deadline_ms=DEADLINE_MS, **settings):
+        """One invocation of a fresh, healthy process; returns its answer."""
+        api = RuntimeApi([event], deadline_ms=deadline_ms)
+        process = self.start(api, self.moto_url, binary, **settings)
         try:
-            self.assertTrue(api.done.wait(20), "the function answered")
+            self.assertTrue(api.done.wait(20), f"{binary.name} answered")
         finally:
             process.kill()
             process.wait()
             api.shutdown()
-        answer = json.loads(api.answers[0][1])
+        return json.loads(api.answers[0][1])
+
+    def deliver(self):
+        """One delivery; returns the answer's status code and whether it was a duplicate."""
+        answer = self.invoke(self.event)
         return answer["statusCode"], json.loads(answer["body"]).get("duplicate", False)
+
+    def sweep(self):
+        """The forward function as its schedule invokes it (its timeout, 60 s, as the template
+        sets it: a sweep stops 10 s before its deadline), sweeping events a second old."""
+        return self.invoke(b"{}", FORWARD, 60_000, AWS_LAMBDA_FUNCTION_NAME="forward", SWEEP_MIN_AGE_SECONDS="1")
 
     def claim(self):
         key = {"pk": {"S": f"receive#{self.handle}"}}
@@ -130,6 +142,13 @@ class KilledAfterTheWrite(unittest.TestCase):
         self.assertEqual(self.deliver(), (200, True), "the retry: a duplicate at once, no lease to wait out")
         self.assertEqual(self.claim()["write_id"], item["write_id"], "the first write stands")
         self.assertEqual(self.forwarded(), [], "receivers put nothing on the bus: forward does")
+
+        time.sleep(1.1)
+        swept = self.sweep()
+        self.assertEqual(swept["forwarded"], 1, swept)
+        self.assertEqual(self.forwarded(), [self.handle], "on the bus once")
+        self.assertEqual(self.claim()["status"]["S"], "FORWARDED")
+        self.assertEqual(self.sweep()["forwarded"], 0, "and not again")
 
 
 if __name__ == "__main__":
