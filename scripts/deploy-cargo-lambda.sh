@@ -55,6 +55,9 @@ timeout_seconds=${FUNCTION_TIMEOUT_SECONDS:-10}
 log_retention_days=${LOG_RETENTION_DAYS:-30}
 archive_retention_days=${ARCHIVE_RETENTION_DAYS:-30}
 sweep_min_age_seconds=${SWEEP_MIN_AGE_SECONDS:-300}
+# The stream forwards events pending for less than half of it: half must outlast forward's 60 s.
+[[ $sweep_min_age_seconds =~ ^[0-9]+$ ]] && [ "$sweep_min_age_seconds" -ge 120 ] && [ "$sweep_min_age_seconds" -le 86400 ] ||
+  fail "SWEEP_MIN_AGE_SECONDS: seconds, 120 to 86400 (the template's range)"
 
 region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
 [ -n "$region" ] || fail "no AWS region: set AWS_REGION"

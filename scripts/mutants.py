@@ -165,6 +165,14 @@ MUTANTS = [
         it("stream::with_the_bus_down", "stream::a_partial_put_events"),
     ),
     Mutant(
+        "the-stream-takes-the-sweeps-events",
+        "the stream and the sweep split pending events by age, so after an outage they never both send the backlog",
+        FORWARD,
+        "self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2)).await",
+        "self.forward_pending_for_less_than(pks, None).await",
+        it("stream::after_an_outage"),
+    ),
+    Mutant(
         "stream-reads-every-record-as-new",
         "only a record whose new image is PENDING names an event (marks, TTL deletions and watermarks do not)",
         "shared/src/forward/stream.rs",

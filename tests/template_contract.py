@@ -289,6 +289,10 @@ class TemplateContract(unittest.TestCase):
         sweep = props["Events"]["Sweep"]
         self.assertEqual(sweep["Type"], "ScheduleV2")
         self.assertEqual(self.invoke_permissions("ForwardFunction"), [], "forward is never public")
+        # The stream takes events pending for less than half the sweep's age, the sweep the rest:
+        # a stream forward ends (at its timeout at the latest) before the sweep may read its event.
+        least = self.template["Parameters"]["SweepMinAgeSeconds"]["MinValue"]
+        self.assertGreaterEqual(least / 2, props["Timeout"], "half the sweep's age outlasts forward")
 
     def test_reconcile_runs_on_a_schedule_with_its_own_least_privilege_role(self):
         _, function = self.function_of("reconcile")

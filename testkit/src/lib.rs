@@ -494,10 +494,21 @@ impl Emulators {
 
 /// One invocation of the `forward` function's handler, as the event source mapping makes it:
 /// the batch in, its answer (or the function's error) out. The handler reads only the metrics
-/// namespace and the sweep's age from its settings; the table and bus are the forwarder's.
+/// namespace and the sweep's age from its settings (the deployed default here; see
+/// `invoke_forward_with`); the table and bus are the forwarder's.
 pub async fn invoke_forward<S: DedupStore, E: EventSink>(
     forwarder: &Forwarder<S, E>,
     payload: Value,
+) -> Invocation {
+    let deployed = sendblue_webhooks::forward::config::DEFAULT_SWEEP_MIN_AGE_SECONDS;
+    invoke_forward_with(forwarder, payload, deployed).await
+}
+
+/// `invoke_forward` with another `SWEEP_MIN_AGE_SECONDS`.
+pub async fn invoke_forward_with<S: DedupStore, E: EventSink>(
+    forwarder: &Forwarder<S, E>,
+    payload: Value,
+    sweep_min_age_seconds: u64,
 ) -> Invocation {
     let config = ForwardConfig {
         table_name: String::new(),
@@ -505,7 +516,7 @@ pub async fn invoke_forward<S: DedupStore, E: EventSink>(
         event_source: forwarder.event_source.clone(),
         dedup_ttl_seconds: forwarder.dedup_ttl_seconds,
         metrics_namespace: "SendblueWebhooksTest".to_owned(),
-        sweep_min_age_seconds: 1,
+        sweep_min_age_seconds,
     };
     let deadline_ms = now_ms() + 60_000;
     sendblue_webhooks::forward::handle(forwarder, &config, payload, deadline_ms)

@@ -47,7 +47,7 @@ pub async fn handle<S: DedupStore, E: EventSink>(
         let event: StreamEvent = serde_json::from_value(payload)?;
         let (records, ignored) = pending_records(&event);
         let pks: Vec<&str> = records.iter().map(|record| record.pk.as_str()).collect();
-        let report = forwarder.forward(&pks).await;
+        let report = forwarder.forward_from_stream(&pks, config.sweep_min_age_seconds * 1000).await;
         tracing::info!(records = event.records.len(), ignored, ?report, "stream batch");
         println!("{}", super::metrics::line(namespace, "stream", &report, None));
         return Ok(json!(BatchResponse::from_failure(&records, report.failed_at)));

@@ -1,5 +1,6 @@
 //! One EMF line per `forward` invocation, by trigger (`stream` or `sweep`): `Forwarded`,
-//! `MarkFailures` and `MarkRaces` (the second-copy windows), `Malformed`, `Failures` (a batch
+//! `MarkFailures` and `MarkRaces` (the second-copy windows), `Malformed`, `LeftToSweep` (events
+//! the stream found too old and left to the sweep), `Failures` (a batch
 //! handed back or a sweep stopped), `LatencyMs` (the oldest event forwarded, from its
 //! acceptance) and, for a sweep, `OldestPendingAgeSeconds`, which the oldest-pending alarm reads.
 
@@ -19,6 +20,7 @@ pub fn line(
         json!({"Name": "MarkFailures", "Unit": "Count"}),
         json!({"Name": "MarkRaces", "Unit": "Count"}),
         json!({"Name": "Malformed", "Unit": "Count"}),
+        json!({"Name": "LeftToSweep", "Unit": "Count"}),
         json!({"Name": "Failures", "Unit": "Count"}),
         json!({"Name": "LatencyMs", "Unit": "Milliseconds"}),
     ];
@@ -28,6 +30,7 @@ pub fn line(
         "MarkFailures": report.mark_failures,
         "MarkRaces": report.mark_races,
         "Malformed": report.malformed,
+        "LeftToSweep": report.left_to_sweep,
         "Failures": usize::from(report.failed_at.is_some()),
         "LatencyMs": report.max_latency_ms,
     });

@@ -6,6 +6,13 @@
 //! The one window for a second copy on the bus: an event put on the bus whose mark was lost
 //! (the function crashed or the write failed in between) stays pending and goes out again.
 //! It carries the same `dedup_key`; `MarkFailures` and `MarkRaces` count these windows.
+//!
+//! The stream and the sweep never both send an event: they split the pending events by age.
+//! The sweep takes those pending for at least `SWEEP_MIN_AGE_SECONDS`; the stream only those
+//! pending for less than half of it, and leaves older ones to the sweep. A stream forward that
+//! read an event young finishes (its timeout is at most that half) before the sweep may read
+//! it; after an outage, the backlog goes out through the sweep alone instead of through both at
+//! once (which sent half of a 200-event backlog twice: `stream.rs`).
 
 pub mod config;
 mod function;
@@ -46,6 +53,8 @@ pub struct Report {
     pub mark_failures: usize,
     /// Put on the bus, but another forward had marked it first: it went out twice.
     pub mark_races: usize,
+    /// Pending, but too old for the stream: left to the sweep (see the module's doc).
+    pub left_to_sweep: usize,
     /// The age of the oldest event forwarded now, from its acceptance (milliseconds).
     pub max_latency_ms: u64,
     /// The index (in the keys given) of the first key not settled, if any: the bus or the
@@ -61,6 +70,7 @@ impl Report {
         self.malformed += other.malformed;
         self.mark_failures += other.mark_failures;
         self.mark_races += other.mark_races;
+        self.left_to_sweep += other.left_to_sweep;
         self.max_latency_ms = self.max_latency_ms.max(other.max_latency_ms);
         self.failed_at = self.failed_at.or(other.failed_at);
     }
@@ -77,6 +87,16 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
     /// Forwards, in order, those of `pks` that are still pending, and marks each one forwarded.
     /// Stops at the first failure: `Report::failed_at` says where to start again.
     pub async fn forward(&self, pks: &[&str]) -> Report {
+        self.forward_pending_for_less_than(pks, None).await
+    }
+
+    /// `forward` for the table's stream: only events pending for less than half of
+    /// `sweep_min_age_ms`; older ones are the sweep's (`Report::left_to_sweep`).
+    pub async fn forward_from_stream(&self, pks: &[&str], sweep_min_age_ms: u64) -> Report {
+        self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2)).await
+    }
+
+    async fn forward_pending_for_less_than(&self, pks: &[&str], max_age_ms: Option<u64>) -> Report {
         let mut report = Report::default();
         let reads = match self.store.pending(pks).await {
             Ok(reads) => reads,
@@ -105,6 +125,11 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
                 }
                 Pending::Event(event) => event,
             };
+            let age_ms = now_ms().saturating_sub(event.received_at_ms);
+            if max_age_ms.is_some_and(|max_age_ms| age_ms >= max_age_ms) {
+                report.left_to_sweep += 1;
+                continue;
+            }
             let detail = detail(&event);
             let size_bytes = self.outgoing(&event, &detail).size_bytes();
             if size_bytes > MAX_BATCH_BYTES {
@@ -206,33 +231,67 @@ mod tests {
     use super::*;
     use crate::bus::JsonLinesSink;
     use crate::dedup::{MemoryStore, NewEvent};
+    use crate::dedup_key::DedupKey;
     use sendblue_events::{Origin, WebhookType};
 
-    #[tokio::test]
-    async fn a_key_named_twice_in_one_call_goes_out_once() {
-        let body = r#"{"message_handle":"twice"}"#;
-        let key = crate::dedup_key::derive(WebhookType::Receive, body, "sha").unwrap();
-        let event = NewEvent {
-            webhook_type: WebhookType::Receive,
-            key: &key,
-            body,
-            body_sha256_hex: "sha",
-            received_at_ms: now_ms(),
-            request_id: "r-1",
-            origin: Origin::Webhook,
-            write_id: "w-1",
-        };
-        let forwarder = Forwarder {
+    fn forwarder() -> Forwarder<MemoryStore, JsonLinesSink<Vec<u8>>> {
+        Forwarder {
             store: MemoryStore::default(),
             sink: JsonLinesSink::new(Vec::new()),
             event_source: "sendblue".into(),
             dedup_ttl_seconds: 60,
+        }
+    }
+
+    /// Accepts a receive event with this handle, as received `age_ms` ago; its key.
+    async fn accept(
+        forwarder: &Forwarder<MemoryStore, JsonLinesSink<Vec<u8>>>,
+        handle: &str,
+        age_ms: u64,
+    ) -> String {
+        let body = format!(r#"{{"message_handle":"{handle}"}}"#);
+        let key: DedupKey = crate::dedup_key::derive(WebhookType::Receive, &body, "sha").unwrap();
+        let event = NewEvent {
+            webhook_type: WebhookType::Receive,
+            key: &key,
+            body: &body,
+            body_sha256_hex: "sha",
+            received_at_ms: now_ms() - age_ms,
+            request_id: "r-1",
+            origin: Origin::Webhook,
+            write_id: handle,
         };
         forwarder.store.accept(&event).await.unwrap();
-        let pk = event.pk();
+        event.pk()
+    }
+
+    fn lines_out(forwarder: &Forwarder<MemoryStore, JsonLinesSink<Vec<u8>>>) -> usize {
+        forwarder.sink.inspect(|out| out.iter().filter(|b| **b == b'\n').count())
+    }
+
+    #[tokio::test]
+    async fn a_key_named_twice_in_one_call_goes_out_once() {
+        let forwarder = forwarder();
+        let pk = accept(&forwarder, "twice", 0).await;
         let report = forwarder.forward(&[&pk, "receive#no-such-item", &pk]).await;
         assert_eq!((report.forwarded, report.settled, report.failed_at), (1, 2, None));
-        let lines = forwarder.sink.inspect(|out| out.split(|b| *b == b'\n').count() - 1);
-        assert_eq!(lines, 1, "one event on the bus");
+        assert_eq!(lines_out(&forwarder), 1, "one event on the bus");
+    }
+
+    #[tokio::test]
+    async fn the_stream_leaves_events_past_half_the_sweeps_age_to_the_sweep() {
+        let forwarder = forwarder();
+        let sweep_min_age_ms = 300_000;
+        let old = accept(&forwarder, "old", sweep_min_age_ms / 2).await;
+        let young = accept(&forwarder, "young", sweep_min_age_ms / 2 - 5_000).await;
+        let report = forwarder.forward_from_stream(&[&old, &young], sweep_min_age_ms).await;
+        assert_eq!((report.forwarded, report.left_to_sweep, report.failed_at), (1, 1, None));
+        assert_eq!(lines_out(&forwarder), 1);
+        assert_eq!(
+            forwarder.forward(&[&old, &young]).await.forwarded,
+            1,
+            "the sweep's: the old one"
+        );
+        assert_eq!(lines_out(&forwarder), 2);
     }
 }

@@ -297,3 +297,41 @@ async fn stream_until_given_up(
     }
     discarded
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB Local and moto: run scripts/test.sh"]
+async fn after_an_outage_the_resumed_stream_and_a_sweep_at_the_same_time_send_each_event_once() {
+    // SWEEP_MIN_AGE_SECONDS, shortened from the deployed 300 so that the test takes seconds.
+    const MIN_AGE_S: u64 = 2;
+    let rig = Rig::start().await;
+    rig.eventbridge_proxy.set(Fault::Refuse);
+    let backlog = deliver_all(&rig, "backlog", 100).await;
+    let forwarder = rig.via_proxies.forwarder(&rig.table, &rig.bus);
+    let invoke = |payload| invoke_forward_with(&forwarder, payload, MIN_AGE_S);
+    let mut stream = rig.stream(MappingSettings::default()).await;
+    assert_eq!(stream.pump(invoke).await.failed_batches, 1, "the bus is down");
+    tokio::time::sleep(Duration::from_millis(MIN_AGE_S * 1000 + 100)).await;
+    rig.eventbridge_proxy.set(Fault::Pass);
+    let fresh = deliver_all(&rig, "fresh", 20).await;
+    // The bus is back: the mapping's next retry and the schedule's sweep come together.
+    let far = Instant::now() + Duration::from_secs(600);
+    let (pumped, swept) =
+        tokio::join!(stream.pump_until_idle(10, invoke), forwarder.sweep(MIN_AGE_S * 1000, far));
+    let swept = swept.unwrap();
+    let on_the_bus = rig.keys_on_the_bus().await;
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for key in &on_the_bus {
+        *counts.entry(key).or_default() += 1;
+    }
+    let twice = counts.values().filter(|&&n| n > 1).count();
+    println!(
+        "{} events: {} on the bus, {} by the sweep, {twice} twice; {} stream invocations",
+        backlog.len() + fresh.len(),
+        on_the_bus.len(),
+        swept.forward.forwarded,
+        pumped.invocations
+    );
+    assert_eq!(twice, 0, "{counts:?}");
+    assert_eq!(counts.len(), backlog.len() + fresh.len(), "every event on the bus");
+    assert_eq!(swept.forward.forwarded, backlog.len(), "the backlog by the sweep");
+}
