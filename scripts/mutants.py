@@ -355,9 +355,16 @@ def check():
     return not problems
 
 
-def failed_a_test(output):
-    """Whether the output shows a test that failed (rather than a build that did)."""
-    return "test result: FAILED" in output or "\nFAILED (" in output
+def failed_tests(output):
+    """The tests the output shows failing (libtest's and unittest's), set-ups left out: a
+    failure before any test ran (a build, a deploy) kills no mutant."""
+    names = set()
+    for line in output.splitlines():
+        if line.startswith("test ") and line.endswith("FAILED"):
+            names.add(line.split()[1])
+        elif line.startswith(("FAIL: ", "ERROR: ")):
+            names.add(line.split()[1])
+    return sorted(n for n in names if not n.startswith(("setUp", "tearDown")))
 
 
 def run(mutant):
@@ -371,16 +378,13 @@ def run(mutant):
         path.write_text(original)
     output = result.stdout + result.stderr
     seconds = time.monotonic() - started
-    if result.returncode == 0:
-        verdict = "SURVIVED"
-    elif failed_a_test(output):
+    failing = failed_tests(output)
+    if failing:
         verdict = "killed"
+    elif result.returncode == 0:
+        verdict = "SURVIVED"
     else:
-        verdict = "BROKE THE BUILD"
-    failing = sorted({line.split()[1] for line in output.splitlines()
-                      if line.startswith("test ") and line.endswith("FAILED")}
-                     | {line.split()[1] for line in output.splitlines()
-                        if line.startswith("FAIL: ")})
+        verdict = "NO TEST RAN"  # the build or a set-up failed: the mutant proves nothing
     print(f"{verdict:<9} {mutant.name} ({seconds:.0f} s): {mutant.promise}", flush=True)
     for name in failing:
         print(f"            failed: {name}", flush=True)

@@ -29,8 +29,8 @@ pub async fn run() -> Result<(), Error> {
         dedup_ttl_seconds: config.dedup_ttl_seconds,
     };
     let (forwarder, config) = (&forwarder, &config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(forwarder, config, event.payload, event.context.deadline).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(forwarder, config, event.payload, event.context.deadline)
     }))
     .await
 }

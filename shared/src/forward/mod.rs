@@ -21,6 +21,7 @@ pub mod stream;
 pub mod sweep;
 
 use std::collections::HashSet;
+use std::future::Future;
 
 use futures_util::future::join_all;
 use sendblue_events::Metadata;
@@ -86,14 +87,21 @@ struct Outgoing {
 impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
     /// Forwards, in order, those of `pks` that are still pending, and marks each one forwarded.
     /// Stops at the first failure: `Report::failed_at` says where to start again.
-    pub async fn forward(&self, pks: &[&str]) -> Report {
-        self.forward_pending_for_less_than(pks, None).await
+    ///
+    /// (These two are plain functions returning the one future, not `async` layers around it:
+    /// the forward binary's future nests close to the compiler's limit; see its `main.rs`.)
+    pub fn forward<'a>(&'a self, pks: &'a [&'a str]) -> impl Future<Output = Report> + 'a {
+        self.forward_pending_for_less_than(pks, None)
     }
 
     /// `forward` for the table's stream: only events pending for less than half of
     /// `sweep_min_age_ms`; older ones are the sweep's (`Report::left_to_sweep`).
-    pub async fn forward_from_stream(&self, pks: &[&str], sweep_min_age_ms: u64) -> Report {
-        self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2)).await
+    pub fn forward_from_stream<'a>(
+        &'a self,
+        pks: &'a [&'a str],
+        sweep_min_age_ms: u64,
+    ) -> impl Future<Output = Report> + 'a {
+        self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2))
     }
 
     async fn forward_pending_for_less_than(&self, pks: &[&str], max_age_ms: Option<u64>) -> Report {
