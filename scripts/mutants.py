@@ -168,8 +168,8 @@ MUTANTS = [
         "the-stream-takes-the-sweeps-events",
         "the stream and the sweep split pending events by age, so after an outage they never both send the backlog",
         FORWARD,
-        "self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2)).await",
-        "self.forward_pending_for_less_than(pks, None).await",
+        "self.forward_pending_for_less_than(pks, Some(sweep_min_age_ms / 2))",
+        "self.forward_pending_for_less_than(pks, None)",
         it("stream::after_an_outage"),
     ),
     Mutant(
