@@ -1,5 +1,6 @@
-# Shared by the scripts: project-local tool installs (under .tools/, each skipped when done)
-# and helpers for servers on free loopback ports. Source it; it defines functions only.
+# Shared by the scripts: project-local tool installs (under .tools/, each skipped when done),
+# helpers for servers on free loopback ports, and the light release profile. Source it; it
+# defines functions only.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools="$root/.tools"
@@ -129,4 +130,14 @@ stop_servers() {
   for pid in "${server_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
   for pid in "${server_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   server_pids=()
+}
+
+# The test command's release builds (sam build, the cargo-lambda deploy; the mutants' deploy
+# test too) use a lightened profile (no LTO, no optimisation): the fat-LTO build of eight
+# functions one after another took about 12 minutes here, and what it adds (size and speed) is
+# measured by bench/, not proven by a test. The builds share target/, so each later one finds
+# the first's work.
+light_release() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 "$@"
 }

@@ -36,9 +36,8 @@ def unit(*filters):
 
 def deploy_test():
     """tests/deploy_test.py, with the test command's light release profile (minutes)."""
-    light = ["CARGO_PROFILE_RELEASE_LTO=false", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16",
-             "CARGO_PROFILE_RELEASE_OPT_LEVEL=0"]
-    return ["env", *light, str(ROOT / ".tools/sam-venv/bin/python"), "-m", "unittest", "tests/deploy_test.py"]
+    python = ROOT / ".tools/sam-venv/bin/python"
+    return ["bash", "-c", f"source scripts/lib.sh && light_release {python} -m unittest tests/deploy_test.py"]
 
 
 def crash_test():

@@ -88,15 +88,6 @@ PY
   kill -- "-$local_run" 2>/dev/null || true
 }
 
-# The release builds here (sam build, the cargo-lambda deploy) use a lightened profile (no LTO,
-# no optimisation): the fat-LTO build of eight functions one after another took about 12
-# minutes here, and what it adds (size and speed) is measured by bench/, not proven by a test.
-# Both builds share target/, so the second finds the first's work.
-light_release() {
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 "$@"
-}
-
 # `sam build` of every function through the template's own build metadata (rust-cargolambda),
 # which is what proves the template builds. arm64 needs the aarch64 standard library, which
 # this machine cannot install: x86_64 here.

@@ -486,28 +486,29 @@ class DocsContract(unittest.TestCase):
         cls.parameters = set(template["Parameters"])
 
     @staticmethod
-    def first_cells(path, heading):
-        """The names in backticks in the first cell of each row of the table under `heading`."""
+    def table_rows(path, heading):
+        """The cells of each row of the first table under `heading`, header rows left out."""
         text = (ROOT / path).read_text()
         section = text[text.index(heading):]
         table = re.search(r"\n(\|.*\|\n)+", section).group(0)
-        rows = [line for line in table.strip().splitlines()[2:]]
-        return [re.findall(r"`(\w+)`", row.split("|")[1]) for row in rows]
+        return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.strip().splitlines()[2:]]
+
+    @staticmethod
+    def names_in(cell):
+        return re.findall(r"`(\w+)`", cell)
 
     def test_the_runbook_has_one_row_per_alarm(self):
-        rows = self.first_cells("docs/operate.md", "## One row per alarm")
-        named = [names[0] for names in rows]
+        rows = self.table_rows("docs/operate.md", "## One row per alarm")
+        named = [self.names_in(cells[0])[0] for cells in rows]
         self.assertEqual(len(named), len(set(named)), "one row each")
         self.assertEqual(set(named), self.alarms)
-        for row in (ROOT / "docs/operate.md").read_text().split("## One row per alarm")[1].split("\n## ")[0].splitlines():
-            if row.startswith("| `"):
-                cells = [cell.strip() for cell in row.strip("|").split("|")]
-                self.assertEqual(len(cells), 5, row)
-                self.assertTrue(all(cells), f"every column filled: {row}")
+        for cells in rows:
+            self.assertEqual(len(cells), 5, cells)
+            self.assertTrue(all(cells), f"every column filled: {cells}")
 
     def test_the_deploy_guide_has_a_row_for_every_parameter(self):
-        rows = self.first_cells("docs/deploy.md", "**Parameters**")
-        named = [name for names in rows for name in names]
+        rows = self.table_rows("docs/deploy.md", "**Parameters**")
+        named = [name for cells in rows for name in self.names_in(cells[0])]
         self.assertEqual(len(named), len(set(named)), "each once")
         self.assertEqual(set(named), self.parameters)
 

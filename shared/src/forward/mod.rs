@@ -114,6 +114,9 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
                 return report;
             }
         };
+        // Accepted at or before this, an event is pending for `max_age_ms` or more as read.
+        let left_to_sweep_up_to_ms =
+            max_age_ms.and_then(|max_age_ms| now_ms().checked_sub(max_age_ms));
         let mut seen = HashSet::new();
         let (mut batch, mut batch_bytes) = (Vec::<Outgoing>::new(), 0);
         for (index, read) in reads.into_iter().enumerate() {
@@ -133,8 +136,7 @@ impl<S: DedupStore, E: EventSink> Forwarder<S, E> {
                 }
                 Pending::Event(event) => event,
             };
-            let age_ms = now_ms().saturating_sub(event.received_at_ms);
-            if max_age_ms.is_some_and(|max_age_ms| age_ms >= max_age_ms) {
+            if left_to_sweep_up_to_ms.is_some_and(|up_to_ms| event.received_at_ms <= up_to_ms) {
                 report.left_to_sweep += 1;
                 continue;
             }

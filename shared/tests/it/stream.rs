@@ -318,16 +318,12 @@ async fn after_an_outage_the_resumed_stream_and_a_sweep_at_the_same_time_send_ea
     let (pumped, swept) =
         tokio::join!(stream.pump_until_idle(10, invoke), forwarder.sweep(MIN_AGE_S * 1000, far));
     let swept = swept.unwrap();
-    let on_the_bus = rig.keys_on_the_bus().await;
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for key in &on_the_bus {
-        *counts.entry(key).or_default() += 1;
-    }
+    let counts = forward_counts(&rig.direct.drain(&rig.queue).await);
     let twice = counts.values().filter(|&&n| n > 1).count();
     println!(
         "{} events: {} on the bus, {} by the sweep, {twice} twice; {} stream invocations",
         backlog.len() + fresh.len(),
-        on_the_bus.len(),
+        counts.values().sum::<usize>(),
         swept.forward.forwarded,
         pumped.invocations
     );
